@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Bascule",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bascule", targets: ["bascule"]),
+        .executable(name: "bascule-backend", targets: ["bascule-backend"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Declarations the Glibc module does not export (epoll, eventfd, timerfd, signalfd, splice, pipe2, accept4).
+        .target(name: "CLinux"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "BasculeBalancing", swiftSettings: strict),
+        .target(name: "BasculeConfig", swiftSettings: strict),
+        .target(name: "BasculeEventLoop", dependencies: ["CLinux"], swiftSettings: strict),
+        .target(name: "BasculeProxy",
+                dependencies: ["BasculeEventLoop", "BasculeBalancing", "BasculeConfig", "CLinux",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .target(name: "BasculeBackendService",
+                dependencies: ["CLinux", "COpenSSL"],
+                swiftSettings: strict),
+
+        .executableTarget(name: "bascule",
+                          dependencies: ["BasculeProxy", "BasculeConfig", "BasculeBalancing",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict),
+        .executableTarget(name: "bascule-backend",
+                          dependencies: ["BasculeBackendService",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+
+        .testTarget(name: "BasculeBalancingTests", dependencies: ["BasculeBalancing"], swiftSettings: strict),
+        .testTarget(name: "BasculeConfigTests", dependencies: ["BasculeConfig"], swiftSettings: strict),
+        .testTarget(name: "BasculeEventLoopTests", dependencies: ["BasculeEventLoop", "CLinux"], swiftSettings: strict),
+        .testTarget(name: "BasculeProxyTests", dependencies: ["BasculeProxy"], swiftSettings: strict),
+        .testTarget(name: "BasculeIntegrationTests",
+                    dependencies: ["BasculeBackendService", "CLinux", "COpenSSL"],
+                    swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,64 @@
+/// A backend as the balancing strategies see it: identity and weight, nothing about sockets.
+/// `index` is the backend's position in the service's full backend list (as in the config
+/// file); strategies return it so the proxy can find the backend's address and counters.
+public struct BackendEntry: Sendable, Hashable {
+    public var index: Int
+    public var name: String
+    /// Normalised "host:port"; part of the identity that hashing strategies use, so several
+    /// balancer nodes with the same backend set agree without talking to each other.
+    public var address: String
+    /// Effective weight (config weight, possibly reduced by slow start). Always >= 1.
+    public var weight: Int
+
+    public init(index: Int, name: String, address: String, weight: Int = 1) {
+        self.index = index
+        self.name = name
+        self.address = address
+        self.weight = max(1, weight)
+    }
+}
+
+/// Live per-backend load, read by the load-aware strategies. Implemented by the proxy over
+/// the shared atomic counters; by plain arrays in tests.
+public protocol LoadSource {
+    /// Active connections of the backend with this `BackendEntry.index`.
+    func activeConnections(backend index: Int) -> Int
+}
+
+/// What a strategy may know of the client making the connection.
+public struct PickContext {
+    /// Hash of the client identity chosen by the service's affinity (address, or its /24 or
+    /// /64 network); 0 when the service has no affinity.
+    public var clientHash: UInt64
+
+    public init(clientHash: UInt64 = 0) {
+        self.clientHash = clientHash
+    }
+}
+
+/// Options a strategy may read at build time.
+public struct StrategyOptions: Sendable, Hashable {
+    public var maglevTableSize: Int
+    /// Seed for strategies that draw random numbers; fixed in tests.
+    public var seed: UInt64
+
+    public init(maglevTableSize: Int = 65537, seed: UInt64 = 0) {
+        self.maglevTableSize = maglevTableSize
+        self.seed = seed
+    }
+}
+
+/// One balancing algorithm. Built off the hot path (control thread) whenever the set of
+/// eligible backends or their weights change; each worker then owns its own copy, so `pick`
+/// is a plain mutating call with no lock. The backends passed in are exactly the eligible
+/// ones (up, not draining, not disabled; primaries, or backups when no primary is up), so a
+/// strategy never has to check state itself.
+public protocol BalancingStrategy: Sendable {
+    /// The name used in config.json (`"strategy": "round-robin"`).
+    static var name: String { get }
+
+    init(backends: [BackendEntry], options: StrategyOptions)
+
+    /// The chosen backend's `BackendEntry.index`, or nil when there is no backend.
+    mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int?
+}

@@ -1,0 +1,169 @@
+/// The decoded, validated contents of config.json. Every value here has passed validation:
+/// code that receives a `BasculeConfiguration` never meets an invalid one.
+public struct BasculeConfiguration: Sendable, Equatable {
+    /// Worker threads; 0 in the file means one per core and is resolved by the CLI.
+    public var workers: Int
+    public var admin: AdminConfig
+    public var defaults: Defaults
+    public var services: [ServiceConfig]
+
+    public init(workers: Int = 0, admin: AdminConfig = AdminConfig(), defaults: Defaults = Defaults(),
+                services: [ServiceConfig] = []) {
+        self.workers = workers
+        self.admin = admin
+        self.defaults = defaults
+        self.services = services
+    }
+}
+
+public struct AdminConfig: Sendable, Equatable {
+    public var listen: Endpoint
+    /// Empty: no token; mutating endpoints then accept loopback callers only.
+    public var token: String
+
+    public init(listen: Endpoint = Endpoint(host: "127.0.0.1", port: 9000), token: String = "") {
+        self.listen = listen
+        self.token = token
+    }
+}
+
+public struct Defaults: Sendable, Equatable {
+    public var connectTimeoutMs: Int
+    public var idleTimeoutMs: Int
+    public var retries: Int
+    public var drainTimeoutMs: Int
+
+    public init(connectTimeoutMs: Int = 2000, idleTimeoutMs: Int = 300_000, retries: Int = 2,
+                drainTimeoutMs: Int = 30_000) {
+        self.connectTimeoutMs = connectTimeoutMs
+        self.idleTimeoutMs = idleTimeoutMs
+        self.retries = retries
+        self.drainTimeoutMs = drainTimeoutMs
+    }
+}
+
+public enum Affinity: String, Sendable, Equatable {
+    case none, single, network
+}
+
+public enum ProxyProtocolVersion: String, Sendable, Equatable {
+    case v1, v2
+}
+
+public struct ServiceConfig: Sendable, Equatable {
+    public var name: String
+    public var listen: Endpoint
+    public var strategy: String
+    /// Only meaningful for hashing strategies; `.single` is the default for `source-hash`.
+    public var affinity: Affinity
+    public var healthCheck: HealthCheckConfig
+    public var backends: [BackendConfig]
+    /// Service-level overrides of `defaults`, already resolved (default applied when unset).
+    public var connectTimeoutMs: Int
+    public var idleTimeoutMs: Int
+    public var retries: Int
+    public var drainTimeoutMs: Int
+    public var maxConnections: Int?
+    public var proxyProtocol: ProxyProtocolVersion?
+    public var acceptProxyProtocol: Bool
+    /// CIDR strings as written ("192.0.2.0/24", "2001:db8::/32"), validated.
+    public var allow: [String]
+    public var deny: [String]
+    public var slowStartMs: Int
+
+    public init(name: String, listen: Endpoint, strategy: String = "round-robin",
+                affinity: Affinity = .none, healthCheck: HealthCheckConfig = HealthCheckConfig(),
+                backends: [BackendConfig], defaults: Defaults = Defaults(),
+                maxConnections: Int? = nil, proxyProtocol: ProxyProtocolVersion? = nil,
+                acceptProxyProtocol: Bool = false, allow: [String] = [], deny: [String] = [],
+                slowStartMs: Int = 0) {
+        self.name = name
+        self.listen = listen
+        self.strategy = strategy
+        self.affinity = affinity
+        self.healthCheck = healthCheck
+        self.backends = backends
+        self.connectTimeoutMs = defaults.connectTimeoutMs
+        self.idleTimeoutMs = defaults.idleTimeoutMs
+        self.retries = defaults.retries
+        self.drainTimeoutMs = defaults.drainTimeoutMs
+        self.maxConnections = maxConnections
+        self.proxyProtocol = proxyProtocol
+        self.acceptProxyProtocol = acceptProxyProtocol
+        self.allow = allow
+        self.deny = deny
+        self.slowStartMs = slowStartMs
+    }
+}
+
+public struct BackendConfig: Sendable, Equatable {
+    public var name: String
+    public var address: Endpoint
+    public var weight: Int
+    public var backup: Bool
+    public var maxConnections: Int?
+
+    public init(name: String, address: Endpoint, weight: Int = 1, backup: Bool = false,
+                maxConnections: Int? = nil) {
+        self.name = name
+        self.address = address
+        self.weight = weight
+        self.backup = backup
+        self.maxConnections = maxConnections
+    }
+}
+
+public enum HealthCheckType: String, Sendable, Equatable {
+    case tcp, http, https, none
+}
+
+public struct HealthCheckConfig: Sendable, Equatable {
+    public var type: HealthCheckType
+    public var path: String
+    public var expectStatus: [Int]
+    /// Substring the response body must contain, when set.
+    public var expectBody: String?
+    public var intervalMs: Int
+    public var timeoutMs: Int
+    public var rise: Int
+    public var fall: Int
+    /// HTTPS only: verify the backend certificate (on by default).
+    public var verify: Bool
+    public var caFile: String?
+    /// HTTPS only: SNI and Host header; defaults to the backend's host.
+    public var serverName: String?
+
+    public init(type: HealthCheckType = .tcp, path: String = "/", expectStatus: [Int] = [200],
+                expectBody: String? = nil, intervalMs: Int = 2000, timeoutMs: Int = 1000,
+                rise: Int = 2, fall: Int = 3, verify: Bool = true, caFile: String? = nil,
+                serverName: String? = nil) {
+        self.type = type
+        self.path = path
+        self.expectStatus = expectStatus
+        self.expectBody = expectBody
+        self.intervalMs = intervalMs
+        self.timeoutMs = timeoutMs
+        self.rise = rise
+        self.fall = fall
+        self.verify = verify
+        self.caFile = caFile
+        self.serverName = serverName
+    }
+}
+
+/// An IP literal and a port, as written in `listen`/`address` ("127.0.0.1:8081",
+/// "[::1]:8081"). Config knows nothing of sockets; the proxy turns this into a sockaddr.
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The address without brackets ("::1" for "[::1]:8081").
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    public var isIPv6: Bool { host.contains(":") }
+
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

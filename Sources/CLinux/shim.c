@@ -1,0 +1,100 @@
+#define _GNU_SOURCE
+#include "CLinux.h"
+#include <fcntl.h>
+#include <unistd.h>
+#include <errno.h>
+#include <time.h>
+#include <sched.h>
+#include <string.h>
+
+int cl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int cl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int cl_epoll_wait(int epfd, struct epoll_event *scratch, uint32_t *events, uint64_t *data,
+                  int maxevents, int timeout_ms) {
+    int n = epoll_wait(epfd, scratch, maxevents, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        events[i] = scratch[i].events;
+        data[i] = scratch[i].data.u64;
+    }
+    return n;
+}
+
+size_t cl_epoll_event_size(void) { return sizeof(struct epoll_event); }
+
+int cl_eventfd(unsigned int initval) { return eventfd(initval, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int cl_timerfd_create_monotonic(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+}
+
+int cl_timerfd_set_ms(int fd, uint64_t first_ms, uint64_t interval_ms) {
+    struct itimerspec spec;
+    spec.it_value.tv_sec = (time_t)(first_ms / 1000);
+    spec.it_value.tv_nsec = (long)((first_ms % 1000) * 1000000);
+    spec.it_interval.tv_sec = (time_t)(interval_ms / 1000);
+    spec.it_interval.tv_nsec = (long)((interval_ms % 1000) * 1000000);
+    return timerfd_settime(fd, 0, &spec, NULL);
+}
+
+static void fill_set(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int cl_block_signals(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int cl_signalfd(const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int cl_signalfd_read_signo(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n != (ssize_t)sizeof info) return -1;
+    return (int)info.ssi_signo;
+}
+
+int cl_pipe2_nonblock(int fds[2]) { return pipe2(fds, O_NONBLOCK | O_CLOEXEC); }
+int cl_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int cl_get_pipe_size(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
+
+ssize_t cl_splice(int fd_in, int fd_out, size_t len, int more) {
+    unsigned int flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0);
+    return splice(fd_in, NULL, fd_out, NULL, len, flags);
+}
+
+int cl_accept4(int fd, struct sockaddr *addr, socklen_t *len) {
+    return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int cl_socket_nonblock(int domain, int type) {
+    return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+uint64_t cl_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t cl_monotonic_coarse_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+int cl_sched_getcpu(void) { return sched_getcpu(); }
