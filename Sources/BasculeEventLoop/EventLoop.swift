@@ -1,1 +1,129 @@
-// Filled in by the event-loop work.
+import CLinux
+import Glibc
+
+/// Identifies a registered handler; the generation makes events and timers that were queued
+/// for a handler that has since gone (and whose slot was reused) harmless.
+public struct HandlerID: Hashable, Sendable {
+    public let slot: UInt32
+    public let generation: UInt32
+
+    /// Placeholder for a handler not registered yet; the loop never hands it out.
+    public static let unregistered = HandlerID(slot: .max, generation: 0)
+}
+
+/// Something the loop dispatches readiness and timer expiry to. `tag` says which of the
+/// handler's descriptors fired (a relayed connection watches two).
+public protocol EventHandler: AnyObject {
+    func handleEvent(_ events: EpollEvents, tag: UInt8)
+    func handleTimer(nowMs: UInt64)
+}
+
+extension EventHandler {
+    public func handleTimer(nowMs: UInt64) {}
+}
+
+/// One thread's epoll loop. Not thread-safe by design: everything registered on it is touched
+/// only from the thread running `run()`; other threads talk to it through a `Mailbox`.
+public final class EventLoop {
+    public let epoll: Epoll
+    private var handlers: [EventHandler?] = []
+    private var generations: [UInt32] = []
+    private var freeSlots: [UInt32] = []
+    private var wheel: TimerWheel
+    private var dueTimers: [TimerWheel.Entry] = []
+    /// Monotonic milliseconds, read once per wake-up; handlers use it instead of reading the
+    /// clock themselves.
+    public private(set) var nowMs: UInt64
+    private var running = false
+    /// Called once per wake-up after events and timers are handled.
+    public var afterIteration: (() -> Void)?
+
+    public init(eventCapacity: Int = 256) throws(SystemError) {
+        epoll = try Epoll(capacity: eventCapacity)
+        nowMs = cl_monotonic_coarse_ms()
+        wheel = TimerWheel(nowMs: nowMs)
+    }
+
+    public var registeredHandlerCount: Int { handlers.count - freeSlots.count }
+
+    public func register(_ handler: EventHandler) -> HandlerID {
+        if let slot = freeSlots.popLast() {
+            handlers[Int(slot)] = handler
+            return HandlerID(slot: slot, generation: generations[Int(slot)])
+        }
+        let slot = UInt32(handlers.count)
+        precondition(slot < 1 << 24, "too many handlers for the event tag encoding")
+        handlers.append(handler)
+        generations.append(1)
+        return HandlerID(slot: slot, generation: 1)
+    }
+
+    /// Forgets the handler; its pending events and timers are dropped when they arrive.
+    public func unregister(_ id: HandlerID) {
+        let slot = Int(id.slot)
+        guard slot < handlers.count, generations[slot] == id.generation else { return }
+        handlers[slot] = nil
+        generations[slot] &+= 1
+        freeSlots.append(id.slot)
+    }
+
+    @inlinable
+    static func encode(_ id: HandlerID, tag: UInt8) -> UInt64 {
+        UInt64(id.generation) << 32 | UInt64(tag) << 24 | UInt64(id.slot)
+    }
+
+    /// Edge-triggered by default: handlers read and write until EAGAIN, and a descriptor is
+    /// registered once for both directions so backpressure needs no epoll_ctl calls.
+    public func watch(_ fd: Int32, events: EpollEvents = [.readable, .writable, .readHangup, .edgeTriggered],
+                      handler id: HandlerID, tag: UInt8 = 0) throws(SystemError) {
+        try epoll.add(fd, events: events, data: Self.encode(id, tag: tag))
+    }
+
+    public func rewatch(_ fd: Int32, events: EpollEvents, handler id: HandlerID, tag: UInt8 = 0) throws(SystemError) {
+        try epoll.modify(fd, events: events, data: Self.encode(id, tag: tag))
+    }
+
+    public func unwatch(_ fd: Int32) {
+        _ = try? epoll.remove(fd)
+    }
+
+    public func schedule(_ id: HandlerID, atMs deadline: UInt64) {
+        wheel.schedule(id, deadlineMs: deadline)
+    }
+
+    public func stop() { running = false }
+
+    /// Runs until `stop()` is called from a handler on this loop.
+    public func run() throws(SystemError) {
+        running = true
+        while running {
+            try runOnce(maxWaitMs: -1)
+        }
+    }
+
+    /// One wait plus dispatch; `maxWaitMs` < 0 waits as long as no timer is due.
+    public func runOnce(maxWaitMs: Int) throws(SystemError) {
+        var timeout = wheel.millisecondsUntilNextBucket(nowMs: nowMs) ?? -1
+        if maxWaitMs >= 0 && (timeout < 0 || timeout > maxWaitMs) { timeout = maxWaitMs }
+        let count = try epoll.wait(timeoutMs: Int32(clamping: timeout))
+        nowMs = cl_monotonic_coarse_ms()
+        for i in 0..<count {
+            let data = epoll.readyData[i]
+            let slot = Int(data & 0xFF_FFFF)
+            let generation = UInt32(truncatingIfNeeded: data >> 32)
+            guard slot < handlers.count, generations[slot] == generation, let handler = handlers[slot] else { continue }
+            handler.handleEvent(EpollEvents(rawValue: epoll.readyEvents[i]), tag: UInt8(truncatingIfNeeded: data >> 24))
+        }
+        if !wheel.isEmpty {
+            wheel.advance(to: nowMs, into: &dueTimers)
+            for entry in dueTimers {
+                let slot = Int(entry.handler.slot)
+                guard slot < handlers.count, generations[slot] == entry.handler.generation,
+                      let handler = handlers[slot] else { continue }
+                handler.handleTimer(nowMs: nowMs)
+            }
+            dueTimers.removeAll(keepingCapacity: true)
+        }
+        afterIteration?()
+    }
+}

@@ -98,3 +98,6 @@ uint64_t cl_monotonic_coarse_ms(void) {
 }
 
 int cl_sched_getcpu(void) { return sched_getcpu(); }
+
+#include <sys/prctl.h>
+int cl_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }

@@ -53,5 +53,6 @@ int cl_socket_nonblock(int domain, int type);
 uint64_t cl_monotonic_ns(void);
 uint64_t cl_monotonic_coarse_ms(void);
 int cl_sched_getcpu(void);
+int cl_set_thread_name(const char *name);
 
 #endif

@@ -1,0 +1,345 @@
+import BasculeBalancing
+import BasculeEventLoop
+import CLinux
+import Glibc
+
+/// One client connection and its backend connection, relayed in both directions.
+///
+/// Both descriptors are registered once, edge-triggered, for reading and writing, so
+/// backpressure needs no epoll_ctl: readiness is remembered in flags, cleared on EAGAIN and set
+/// again by the next event. Small messages are copied through the worker's scratch buffer
+/// (recv/send: a short read proves the socket is drained, saving the call that would return
+/// EAGAIN); a direction that fills the buffer switches to splice() through a pooled pipe.
+final class ProxiedConnection: EventHandler {
+    private static let clientTag: UInt8 = 0
+    private static let backendTag: UInt8 = 1
+
+    private unowned let worker: Worker
+    let service: ServiceRuntime
+    private(set) var id = HandlerID.unregistered
+    var liveIndex = -1
+
+    private let client: Int32
+    private let clientHash: UInt64
+    private var backend: Int32 = -1
+    private(set) var backendIndex = -1
+    private var tried: [Int] = []
+    private var connecting = true
+    private var closed = false
+
+    private var connectDeadline: UInt64 = 0
+    private var lastActivity: UInt64
+    private var timerArmedAt = UInt64.max
+
+    private var clientReadable = false
+    private var clientWritable = false
+    private var backendReadable = false
+    private var backendWritable = false
+    private var up = RelayDirection()
+    private var down = RelayDirection()
+
+    init(worker: Worker, service: ServiceRuntime, client: Int32, clientHash: UInt64) {
+        self.worker = worker
+        self.service = service
+        self.client = client
+        self.clientHash = clientHash
+        lastActivity = worker.loop.nowMs
+    }
+
+    /// Registers the client and starts connecting to a backend. Returns false when the
+    /// connection was closed at once (nothing to connect to, out of descriptors).
+    func start() {
+        id = worker.loop.register(self)
+        do {
+            try worker.loop.watch(client, handler: id, tag: Self.clientTag)
+        } catch {
+            finish(.clientError)
+            return
+        }
+        connectToNextBackend()
+    }
+
+    // MARK: Connecting
+
+    private func connectToNextBackend() {
+        guard let index = service.pick(clientHash: clientHash, excluding: tried) else {
+            finish(tried.isEmpty ? .noBackend : .connectFailed)
+            return
+        }
+        let target = service.table.backends[index]
+        let counters = service.table.counters[index]
+        let fd = cl_socket_nonblock(target.address.family, Int32(SOCK_STREAM.rawValue))
+        if fd < 0 {
+            // Out of descriptors is our limit, not the backend's fault.
+            finish(.descriptorLimit)
+            return
+        }
+        backend = fd
+        backendIndex = index
+        counters.active.add(1, ordering: .relaxed)
+        counters.total.add(1, ordering: .relaxed)
+        var one: Int32 = 1
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+
+        var address = target.address
+        let result = withUnsafePointer(to: &address.storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
+        }
+        if result < 0 && errno != EINPROGRESS && errno != EINTR {
+            connectFailed(errno: errno)
+            return
+        }
+        do throws(SystemError) {
+            try worker.loop.watch(fd, handler: id, tag: Self.backendTag)
+        } catch {
+            connectFailed(errno: error.errno)
+            return
+        }
+        connectDeadline = worker.loop.nowMs + UInt64(service.table.config.connectTimeoutMs)
+        arm(at: connectDeadline)
+    }
+
+    private func connectFailed(errno code: Int32) {
+        let index = backendIndex
+        closeDescriptor(backend)
+        backend = -1
+        backendIndex = -1
+        let counters = service.table.counters[index]
+        counters.active.subtract(1, ordering: .relaxed)
+        counters.connectFailures.add(1, ordering: .relaxed)
+        counters.consecutiveFailures.add(1, ordering: .relaxed)
+        worker.connectFailed(service: service, backend: index, errno: code)
+        tried.append(index)
+        if tried.count <= service.table.config.retries {
+            connectToNextBackend()
+        } else {
+            finish(.connectFailed)
+        }
+    }
+
+    private func connected() {
+        connecting = false
+        let counters = service.table.counters[backendIndex]
+        // Written only when set, so the common path does not dirty the shared cache line.
+        if counters.consecutiveFailures.load(ordering: .relaxed) != 0 {
+            counters.consecutiveFailures.store(0, ordering: .relaxed)
+        }
+        backendWritable = true
+        lastActivity = worker.loop.nowMs
+        arm(at: lastActivity + UInt64(service.table.config.idleTimeoutMs))
+    }
+
+    // MARK: Events
+
+    func handleEvent(_ events: EpollEvents, tag: UInt8) {
+        if closed { return }
+        let readable = !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error])
+        let hangup = !events.isDisjoint(with: [.readHangup, .hangup])
+        if tag == Self.clientTag {
+            if readable { clientReadable = true }
+            if hangup { up.sourceHangupSeen = true }
+            if events.contains(.writable) { clientWritable = true }
+            if connecting {
+                // A client that resets before we reach a backend frees the backend attempt.
+                if events.contains(.error) { finish(.clientError) }
+                return
+            }
+        } else {
+            if connecting {
+                if !events.isDisjoint(with: [.error, .hangup]) {
+                    connectFailed(errno: SocketCalls.pendingError(backend))
+                    return
+                }
+                guard events.contains(.writable) else { return }
+                connected()
+            }
+            if readable { backendReadable = true }
+            if hangup { down.sourceHangupSeen = true }
+            if events.contains(.writable) { backendWritable = true }
+        }
+        pump()
+    }
+
+    /// Moves whatever can move in both directions, then closes when both are finished.
+    private func pump() {
+        lastActivity = worker.loop.nowMs
+        guard relay(&up, from: client, to: backend, sourceReadable: &clientReadable, destinationWritable: &backendWritable) else {
+            finish(.clientError)
+            return
+        }
+        guard relay(&down, from: backend, to: client, sourceReadable: &backendReadable, destinationWritable: &clientWritable) else {
+            finish(.backendError)
+            return
+        }
+        if up.destinationShutDown && down.destinationShutDown {
+            finish(.completed)
+        }
+    }
+
+    /// One direction. Returns false on a fatal socket error (reset, broken pipe).
+    private func relay(_ direction: inout RelayDirection, from source: Int32, to destination: Int32,
+                       sourceReadable: inout Bool, destinationWritable: inout Bool) -> Bool {
+        if direction.pipe != nil {
+            guard splice(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
+                         destinationWritable: &destinationWritable) else { return false }
+        } else {
+            guard copy(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
+                       destinationWritable: &destinationWritable) else { return false }
+        }
+        if direction.sourceClosed && direction.isDrained && !direction.destinationShutDown {
+            // Propagate the half-close: the peer learns there is no more data, and can still
+            // answer (a client that shuts its write side keeps receiving the response).
+            _ = shutdown(destination, Int32(SHUT_WR))
+            direction.destinationShutDown = true
+        }
+        return true
+    }
+
+    private func copy(_ direction: inout RelayDirection, from source: Int32, to destination: Int32,
+                      sourceReadable: inout Bool, destinationWritable: inout Bool) -> Bool {
+        let scratch = worker.scratch
+        while true {
+            if direction.pendingStart < direction.pendingEnd {
+                guard destinationWritable, let pending = direction.pending else { return true }
+                let count = direction.pendingEnd - direction.pendingStart
+                let sent = Glibc.send(destination, pending + direction.pendingStart, count, Int32(MSG_NOSIGNAL))
+                if sent < 0 {
+                    if errno == EAGAIN || errno == EINTR { destinationWritable = false; return true }
+                    return false
+                }
+                direction.pendingStart += sent
+                if direction.pendingStart < direction.pendingEnd { destinationWritable = false; return true }
+                direction.pendingStart = 0
+                direction.pendingEnd = 0
+            }
+            if direction.sourceClosed || !sourceReadable { return true }
+
+            let received = Glibc.recv(source, scratch.baseAddress, scratch.count, 0)
+            if received < 0 {
+                if errno == EAGAIN || errno == EINTR { sourceReadable = false; return true }
+                return false
+            }
+            if received == 0 {
+                direction.sourceClosed = true
+                sourceReadable = false
+                return true
+            }
+            direction.bytes &+= UInt64(received)
+            var sent = 0
+            if destinationWritable {
+                sent = Glibc.send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL))
+                if sent < 0 {
+                    if errno != EAGAIN && errno != EINTR { return false }
+                    sent = 0
+                }
+            }
+            if sent < received {
+                destinationWritable = false
+                let buffer = direction.pending ?? worker.buffers.take()
+                direction.pending = buffer
+                (buffer).copyMemory(from: scratch.baseAddress! + sent, byteCount: received - sent)
+                direction.pendingStart = 0
+                direction.pendingEnd = received - sent
+            }
+            if received < scratch.count {
+                // A TCP read shorter than asked means the receive queue was empty, unless a
+                // FIN is pending behind the data: then read on until it returns 0.
+                if !direction.sourceHangupSeen { sourceReadable = false; return true }
+            } else if direction.pendingStart == direction.pendingEnd, let pipe = worker.pipes.take() {
+                // A full buffer means bulk data: from now on splice, with no copy to user space.
+                direction.pipe = pipe
+                if let buffer = direction.pending { worker.buffers.give(buffer); direction.pending = nil }
+                return splice(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
+                              destinationWritable: &destinationWritable)
+            }
+        }
+    }
+
+    private func splice(_ direction: inout RelayDirection, from source: Int32, to destination: Int32,
+                        sourceReadable: inout Bool, destinationWritable: inout Bool) -> Bool {
+        guard let pipe = direction.pipe else { return true }
+        let capacity = worker.pipes.pipeSize
+        while true {
+            if direction.pipeBytes > 0 {
+                guard destinationWritable else { return true }
+                let moved = cl_splice(pipe.readEnd, destination, direction.pipeBytes, 0)
+                if moved < 0 {
+                    if errno == EAGAIN || errno == EINTR { destinationWritable = false; return true }
+                    return false
+                }
+                direction.pipeBytes -= moved
+                if direction.pipeBytes > 0 { destinationWritable = false; return true }
+            }
+            if direction.sourceClosed || !sourceReadable { return true }
+            // Unlike recv, a short splice does not prove the socket is drained (the pipe can
+            // run out of slots first), so this reads until EAGAIN.
+            let moved = cl_splice(source, pipe.writeEnd, capacity, 0)
+            if moved < 0 {
+                if errno == EAGAIN || errno == EINTR { sourceReadable = false; return true }
+                return false
+            }
+            if moved == 0 {
+                direction.sourceClosed = true
+                sourceReadable = false
+                return true
+            }
+            direction.pipeBytes = moved
+            direction.bytes &+= UInt64(moved)
+        }
+    }
+
+    // MARK: Timers
+
+    private func arm(at deadline: UInt64) {
+        if deadline < timerArmedAt {
+            timerArmedAt = deadline
+            worker.loop.schedule(id, atMs: deadline)
+        }
+    }
+
+    func handleTimer(nowMs: UInt64) {
+        if closed { return }
+        timerArmedAt = .max
+        if connecting {
+            if nowMs >= connectDeadline {
+                connectFailed(errno: ETIMEDOUT)
+            } else {
+                arm(at: connectDeadline)
+            }
+            return
+        }
+        let idleDeadline = lastActivity + UInt64(service.table.config.idleTimeoutMs)
+        if nowMs >= idleDeadline {
+            finish(.idleTimeout)
+        } else {
+            arm(at: idleDeadline)
+        }
+    }
+
+    // MARK: Closing
+
+    func finish(_ reason: CloseReason) {
+        if closed { return }
+        closed = true
+        closeDescriptor(client)
+        if backend >= 0 { closeDescriptor(backend) }
+        if backendIndex >= 0 {
+            service.table.counters[backendIndex].active.subtract(1, ordering: .relaxed)
+        }
+        release(&up)
+        release(&down)
+        worker.loop.unregister(id)
+        worker.connectionFinished(self, reason: reason)
+    }
+
+    private func release(_ direction: inout RelayDirection) {
+        if let pipe = direction.pipe {
+            worker.pipes.give(pipe, empty: direction.pipeBytes == 0)
+            direction.pipe = nil
+        }
+        if let buffer = direction.pending {
+            worker.buffers.give(buffer)
+            direction.pending = nil
+        }
+    }
+}

@@ -1,0 +1,19 @@
+/// The state of one direction of a relayed connection (client→backend or backend→client).
+struct RelayDirection {
+    /// The source sent FIN (a read returned 0).
+    var sourceClosed = false
+    /// The source's EPOLLRDHUP was seen: read until 0 instead of trusting a short read.
+    var sourceHangupSeen = false
+    /// We have shut down the destination's write side after relaying everything.
+    var destinationShutDown = false
+    /// Splice mode once the direction carries bulk data; nil while small messages are copied.
+    var pipe: Pipe?
+    var pipeBytes = 0
+    /// Bytes read but not yet accepted by the destination (copy mode under backpressure).
+    var pending: UnsafeMutableRawPointer?
+    var pendingStart = 0
+    var pendingEnd = 0
+    var bytes: UInt64 = 0
+
+    var isDrained: Bool { pipeBytes == 0 && pendingStart == pendingEnd }
+}

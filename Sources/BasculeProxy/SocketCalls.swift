@@ -1,0 +1,60 @@
+import BasculeEventLoop
+import CLinux
+import Glibc
+
+/// The socket calls the proxy makes, each through `syscall` so errors carry the call's name.
+enum SocketCalls {
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ call: StaticString) throws(SystemError) {
+        var value = value
+        _ = try syscallValue(call) {
+            Int(setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)))
+        }
+    }
+
+    /// A listening socket of its own for one worker. SO_REUSEPORT lets every worker bind the
+    /// same address so the kernel spreads new connections over workers with no shared accept
+    /// queue; IP_FREEBIND lets a standby node listen on a virtual address it does not hold yet;
+    /// TCP_NODELAY set here is inherited by every accepted socket, saving a call per client.
+    static func listener(on address: SocketAddress, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
+        let fd = Int32(try syscallValue("socket") { Int(cl_socket_nonblock(address.family, Int32(SOCK_STREAM.rawValue))) })
+        do {
+            try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
+            try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)")
+            try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+            if address.family == AF_INET6 {
+                try setOption(fd, Int32(IPPROTO_IPV6), IPV6_FREEBIND, 1, "setsockopt(IPV6_FREEBIND)")
+            } else {
+                try setOption(fd, Int32(IPPROTO_IP), IP_FREEBIND, 1, "setsockopt(IP_FREEBIND)")
+            }
+            var storage = address.storage
+            _ = try syscallValue("bind") {
+                withUnsafePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(bind(fd, $0, address.length)) }
+                }
+            }
+            _ = try syscallValue("listen") { Int(listen(fd, backlog)) }
+            return fd
+        } catch {
+            closeDescriptor(fd)
+            throw error
+        }
+    }
+
+    /// The bound address of a socket (the real port when the config said port 0).
+    static func localAddress(_ fd: Int32) -> SocketAddress {
+        var address = SocketAddress()
+        address.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &address.storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &address.length) }
+        }
+        return address
+    }
+
+    /// The pending error of a socket whose non-blocking connect has finished.
+    static func pendingError(_ fd: Int32) -> Int32 {
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length)
+        return code
+    }
+}

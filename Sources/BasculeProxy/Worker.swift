@@ -1,0 +1,154 @@
+import BasculeBalancing
+import BasculeEventLoop
+import Glibc
+import Logging
+
+/// Messages from the control thread to a worker.
+enum WorkerMessage: Sendable {
+    case table(ServiceTable)
+    case stopAccepting
+    case closeAll
+}
+
+/// Messages from a worker to the control thread.
+enum ControlMessage: Sendable {
+    case workerIdle(worker: Int)
+    case workerStopped(worker: Int)
+    case connectFailed(service: Int, backend: Int, errno: Int32)
+}
+
+/// A share-nothing worker: one thread, one epoll loop, its own listening socket per service,
+/// its connections, pipes and buffers. Nothing here is touched by another thread; the control
+/// thread talks to it only through its mailbox.
+final class Worker {
+    let index: Int
+    let loop: EventLoop
+    let log: Logger
+    let pipes = PipePool()
+    let buffers: BufferPool
+    let scratch: UnsafeMutableRawBufferPointer
+    private var services: [ServiceRuntime] = []
+    private var live: [ProxiedConnection] = []
+    private var receiver: MailboxReceiver<WorkerMessage>?
+    private let control: Mailbox<ControlMessage>
+    private var reserveDescriptor: Int32
+    private var acceptStalled = false
+    private var draining = false
+
+    var connectionCount: Int { live.count }
+
+    init(index: Int, tables: [ServiceTable], listeners: [Int32], mailbox: Mailbox<WorkerMessage>,
+         control: Mailbox<ControlMessage>, log: Logger) throws(SystemError) {
+        self.index = index
+        self.control = control
+        self.log = log
+        loop = try EventLoop()
+        scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
+        buffers = BufferPool(bufferSize: scratch.count)
+        // Held in reserve so that at the descriptor limit one can be freed to accept and
+        // close a client, instead of leaving it queued with no answer.
+        reserveDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        receiver = try MailboxReceiver(mailbox, on: loop) { [unowned self] message in
+            self.receive(message)
+        }
+        for (table, fd) in zip(tables, listeners) {
+            let runtime = ServiceRuntime(table: table)
+            services.append(runtime)
+            runtime.listener = try Listener(fd: fd, worker: self, service: runtime)
+        }
+    }
+
+    deinit {
+        scratch.deallocate()
+        if reserveDescriptor >= 0 { closeDescriptor(reserveDescriptor) }
+    }
+
+    func run() {
+        do {
+            try loop.run()
+        } catch {
+            log.critical("worker event loop failed", metadata: ["worker": "\(index)", "error": "\(error)"])
+        }
+        for service in services { service.listener?.close() }
+        control.post(.workerStopped(worker: index))
+    }
+
+    private func receive(_ message: WorkerMessage) {
+        switch message {
+        case .table(let table):
+            if let runtime = services.first(where: { $0.table.index == table.index }) {
+                runtime.update(table)
+            }
+        case .stopAccepting:
+            draining = true
+            for service in services {
+                service.listener?.close()
+                service.listener = nil
+            }
+            if live.isEmpty { control.post(.workerIdle(worker: index)) }
+        case .closeAll:
+            while let connection = live.last {
+                connection.finish(.shutdown)
+            }
+            loop.stop()
+        }
+    }
+
+    // MARK: Connections
+
+    func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime) {
+        let hash = service.wantsClientHash ? Self.clientHash(peer, network: service.table.config.affinity == .network) : 0
+        let connection = ProxiedConnection(worker: self, service: service, client: client, clientHash: hash)
+        connection.liveIndex = live.count
+        live.append(connection)
+        connection.start()
+    }
+
+    func connectionFinished(_ connection: ProxiedConnection, reason: CloseReason) {
+        let index = connection.liveIndex
+        guard index >= 0, index < live.count, live[index] === connection else { return }
+        let last = live.removeLast()
+        if index < live.count {
+            live[index] = last
+            last.liveIndex = index
+        }
+        connection.liveIndex = -1
+        if acceptStalled {
+            acceptStalled = false
+            for service in services { service.listener?.acceptPending() }
+        }
+        if draining && live.isEmpty { control.post(.workerIdle(worker: index)) }
+    }
+
+    func connectFailed(service: ServiceRuntime, backend: Int, errno code: Int32) {
+        let target = service.table.backends[backend]
+        log.warning("connect to backend failed", metadata: [
+            "service": "\(service.table.config.name)", "backend": "\(target.name)",
+            "address": "\(target.endpoint)", "error": "\(String(cString: strerror(code)))",
+        ])
+        control.post(.connectFailed(service: service.table.index, backend: backend, errno: code))
+    }
+
+    /// Frees the reserve descriptor, accepts one client and closes it at once. Returns false
+    /// when even that fails, so the accept loop stops instead of spinning; the next closed
+    /// connection retries.
+    func refuseOneAtDescriptorLimit(listener: Int32) -> Bool {
+        acceptStalled = true
+        guard reserveDescriptor >= 0 else { return false }
+        closeDescriptor(reserveDescriptor)
+        let client = accept(listener, nil, nil)
+        if client >= 0 { closeDescriptor(client) }
+        reserveDescriptor = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        return client >= 0
+    }
+
+    private static func clientHash(_ peer: SocketAddress, network: Bool) -> UInt64 {
+        if let v4 = peer.ipv4 {
+            return ClientHash.ipv4(v4, network: network)
+        }
+        if let v6 = peer.ipv6 {
+            return ClientHash.ipv6(high: v6.high, low: v6.low, network: network)
+        }
+        return 0
+    }
+}

@@ -1,0 +1,19 @@
+import ArgumentParser
+import BasculeConfig
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a configuration file and print what it would run.",
+        discussion: "Prints every error with its JSON path and exits with status 2 if there is any."
+    )
+
+    @Option(name: .shortAndLong, help: "Path to the configuration file.")
+    var config: String = "config.json"
+
+    func run() throws {
+        let configuration = try ConfigurationFile.loadOrExit(config)
+        print("\(config): OK")
+        print(configuration.summary(resolvedWorkers: ConfigurationFile.resolvedWorkers(configuration, override: nil)))
+    }
+}

@@ -1,0 +1,117 @@
+import ArgumentParser
+import BasculeConfig
+import BasculeProxy
+import Glibc
+import Logging
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Start the local demo pool from config.json and the balancer in front of it.",
+        discussion: """
+            Every backend in the configuration is started as a `bascule-backend` process on its \
+            loopback address (the service name is its role when it is publishing, management or \
+            reporting). Ctrl-C stops everything.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "Path to the configuration file.")
+    var config: String = "config.json"
+
+    @Option(help: "Worker threads (default: the file's `workers`).")
+    var workers: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .notice
+
+    func run() throws {
+        LogSetup.bootstrap(level: logLevel)
+        let configuration = try ConfigurationFile.loadOrExit(config)
+        let backendPath = try Self.backendExecutable()
+        var children: [ChildProcess] = []
+        defer { children.reversed().forEach { $0.stop() } }
+
+        for service in configuration.services {
+            let role = ["publishing", "management", "reporting"].contains(service.name) ? service.name : "publishing"
+            for backend in service.backends {
+                children.append(try ChildProcess(
+                    path: backendPath,
+                    arguments: ["--listen", backend.address.description, "--name", backend.name, "--role", role],
+                    name: backend.name))
+            }
+        }
+        for (child, endpoint) in zip(children, configuration.services.flatMap { $0.backends.map(\.address) }) {
+            try Self.waitUntilListening(endpoint, child: child)
+        }
+
+        let balancer: Balancer
+        do {
+            balancer = try Balancer(configuration: configuration,
+                                    workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
+                                    log: Logger(label: "bascule"))
+        } catch let error as StartupError {
+            throw DemoError(description: "\(error)")
+        }
+        balancer.onReady = {
+            print(Self.banner(configuration, backendCount: children.count))
+            fflushStdout()
+        }
+        do {
+            try balancer.run()
+        } catch let error as StartupError {
+            throw DemoError(description: "\(error)")
+        }
+        print("bascule demo: balancer stopped; stopping \(children.count) backends")
+    }
+
+    static func banner(_ configuration: BasculeConfiguration, backendCount: Int) -> String {
+        var lines = ["", "Bascule demo: \(backendCount) backends started, balancer running.", ""]
+        for service in configuration.services {
+            let backends = service.backends.map { "\($0.name)\($0.backup ? " (backup)" : "")" }.joined(separator: ", ")
+            lines.append("  \(service.name.padding(toLength: 12, withPad: " ", startingAt: 0)) http://\(service.listen)/  \(service.strategy)  [\(backends)]")
+        }
+        if let first = configuration.services.first {
+            lines.append("")
+            lines.append("  Try:   curl http://\(first.listen)/whoami")
+        }
+        lines.append("  Admin: http://\(configuration.admin.listen)/ (dashboard; lands with the operator-surface work)")
+        lines.append("")
+        lines.append("Press Ctrl-C to stop (twice to skip draining).")
+        return lines.joined(separator: "\n")
+    }
+
+    /// bascule-backend is built next to bascule by `swift build`/`swift run`.
+    static func backendExecutable() throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard length > 0 else { throw DemoError(description: "cannot find my own executable") }
+        let own = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let path = directory + "/bascule-backend"
+        guard access(path, X_OK) == 0 else {
+            throw DemoError(description: "\(path) not found: build it with `swift build -c release` (or use `swift run -c release bascule demo`)")
+        }
+        return path
+    }
+
+    /// Polls until the backend accepts connections: the readiness condition itself, bounded.
+    static func waitUntilListening(_ endpoint: Endpoint, child: ChildProcess, timeoutMs: Int = 10_000) throws {
+        let address = try SocketAddress(endpoint)
+        var waited = 0
+        while waited < timeoutMs {
+            guard child.isRunning else {
+                throw DemoError(description: "backend \(child.name) exited at start (is \(endpoint) already in use?)")
+            }
+            let fd = socket(address.family, Int32(SOCK_STREAM.rawValue), 0)
+            var storage = address.storage
+            let result = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, address.length) }
+            }
+            close(fd)
+            if result == 0 { return }
+            usleep(20_000)
+            waited += 20
+        }
+        throw DemoError(description: "backend \(child.name) did not start listening on \(endpoint) within \(timeoutMs) ms")
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import BasculeConfig
+import BasculeProxy
+import Logging
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the balancer (production).",
+        discussion: """
+            Signals: SIGTERM or SIGINT drain gracefully (stop accepting, wait up to drainTimeoutMs \
+            for open connections; a second SIGINT closes them at once). SIGHUP reloads the \
+            configuration. SIGUSR1 reopens log files.
+            """
+    )
+
+    @Option(name: .shortAndLong, help: "Path to the configuration file.")
+    var config: String = "config.json"
+
+    @Option(help: "Worker threads; overrides the file's `workers` (0 or absent: one per core).")
+    var workers: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() throws {
+        LogSetup.bootstrap(level: logLevel)
+        let configuration = try ConfigurationFile.loadOrExit(config)
+        let log = Logger(label: "bascule")
+        do {
+            let balancer = try Balancer(configuration: configuration,
+                                        workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
+                                        log: log)
+            balancer.onReady = {
+                print("ready")
+                fflushStdout()
+            }
+            try balancer.run()
+        } catch let error as StartupError {
+            var stderr = StandardError()
+            print("bascule: \(error)", to: &stderr)
+            throw ExitCode(1)
+        }
+    }
+}
