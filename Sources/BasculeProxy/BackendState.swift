@@ -26,28 +26,69 @@ struct BackendState {
 
 /// A point-in-time view of one backend for /status, /metrics and the dashboard.
 public struct BackendStatus: Sendable {
-    public let name: String
-    public let address: String
-    public let backup: Bool
-    public let healthy: Bool
-    public let admin: AdminState
-    public let weight: Int
-    public let effectiveWeight: Int
+    public var name: String
+    public var address: String
+    public var backup: Bool
+    public var healthy: Bool
+    public var admin: AdminState
+    public var weight: Int
+    public var effectiveWeight: Int
     /// "up", "down", "draining" or "disabled": what an operator reads first.
-    public let state: String
-    public let activeConnections: Int
-    public let totalConnections: Int
-    public let connectFailures: Int
-    public let lastChangeReason: String
-    public let secondsSinceLastChange: Double
+    public var state: String
+    public var activeConnections: Int
+    public var totalConnections: Int
+    public var connectFailures: Int
+    /// Bytes relayed from clients to this backend, and from it back to clients.
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+    public var lastChangeReason: String
+    public var secondsSinceLastChange: Double
+
+    public init(name: String, address: String, backup: Bool = false, healthy: Bool = true,
+                admin: AdminState = .enabled, weight: Int = 1, effectiveWeight: Int = 1, state: String = "up",
+                activeConnections: Int = 0, totalConnections: Int = 0, connectFailures: Int = 0,
+                bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, lastChangeReason: String = "initial state",
+                secondsSinceLastChange: Double = 0) {
+        self.name = name
+        self.address = address
+        self.backup = backup
+        self.healthy = healthy
+        self.admin = admin
+        self.weight = weight
+        self.effectiveWeight = effectiveWeight
+        self.state = state
+        self.activeConnections = activeConnections
+        self.totalConnections = totalConnections
+        self.connectFailures = connectFailures
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.lastChangeReason = lastChangeReason
+        self.secondsSinceLastChange = secondsSinceLastChange
+    }
 }
 
 public struct ServiceStatus: Sendable {
-    public let name: String
-    public let listen: String
-    public let strategy: String
-    public let backends: [BackendStatus]
+    public var name: String
+    public var listen: String
+    public var strategy: String
+    /// Client connections accepted, and those closed without reaching any backend (no
+    /// eligible backend, or every connect attempt failed).
+    public var connectionsAccepted: Int
+    public var connectionsFailed: Int
+    public var backends: [BackendStatus]
+
+    public init(name: String, listen: String, strategy: String, connectionsAccepted: Int = 0,
+                connectionsFailed: Int = 0, backends: [BackendStatus]) {
+        self.name = name
+        self.listen = listen
+        self.strategy = strategy
+        self.connectionsAccepted = connectionsAccepted
+        self.connectionsFailed = connectionsFailed
+        self.backends = backends
+    }
 
     /// True when at least one backend would be picked for a new connection.
     public var hasEligibleBackend: Bool { backends.contains { $0.state == "up" } }
+
+    public var activeConnections: Int { backends.reduce(0) { $0 + $1.activeConnections } }
 }

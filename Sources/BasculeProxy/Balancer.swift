@@ -23,6 +23,8 @@ public final class Balancer: EventHandler {
     private var tables: [ServiceTable] = []
     private var states: [[BackendState]] = []
     private var workerMailboxes: [Mailbox<WorkerMessage>] = []
+    /// [worker][service], summed when status is asked for.
+    private var traffic: [[TrafficStats]] = []
     private var threads: [WorkerThread] = []
     private var idleWorkers = Set<Int>()
     private var stoppedWorkers = 0
@@ -204,11 +206,16 @@ public final class Balancer: EventHandler {
                     activeConnections: counters.active.load(ordering: .relaxed),
                     totalConnections: counters.total.load(ordering: .relaxed),
                     connectFailures: counters.connectFailures.load(ordering: .relaxed),
+                    bytesIn: traffic.reduce(0) { $0 &+ $1[serviceIndex].backendBytesIn[index].value.load(ordering: .relaxed) },
+                    bytesOut: traffic.reduce(0) { $0 &+ $1[serviceIndex].backendBytesOut[index].value.load(ordering: .relaxed) },
                     lastChangeReason: state.lastChangeReason,
                     secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
             }
             return ServiceStatus(name: service.name, listen: boundAddresses[service.name].map { "\($0)" } ?? service.listen.description,
-                                 strategy: service.strategy, backends: backends)
+                                 strategy: service.strategy,
+                                 connectionsAccepted: traffic.reduce(0) { $0 + $1[serviceIndex].accepted.load(ordering: .relaxed) },
+                                 connectionsFailed: traffic.reduce(0) { $0 + $1[serviceIndex].failed.load(ordering: .relaxed) },
+                                 backends: backends)
         }
     }
 
@@ -232,8 +239,12 @@ public final class Balancer: EventHandler {
             throw error
         }
 
+        traffic = (0..<workerCount).map { _ in
+            configuration.services.map { TrafficStats(backendCount: $0.backends.count) }
+        }
         for index in 0..<workerCount {
             let mailbox = try Mailbox<WorkerMessage>()
+            let traffic = self.traffic[index]
             workerMailboxes.append(mailbox)
             let tables = self.tables
             let listeners = listenersPerWorker[index]
@@ -241,7 +252,7 @@ public final class Balancer: EventHandler {
             let log = self.log
             threads.append(WorkerThread(name: "bascule-w\(index)") {
                 do {
-                    let worker = try Worker(index: index, tables: tables, listeners: listeners,
+                    let worker = try Worker(index: index, tables: tables, traffic: traffic, listeners: listeners,
                                             mailbox: mailbox, control: control, log: log)
                     worker.run()
                 } catch {

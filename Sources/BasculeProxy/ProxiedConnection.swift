@@ -119,6 +119,8 @@ final class ProxiedConnection: EventHandler {
 
     private func connected() {
         connecting = false
+        up.counter = service.traffic.backendBytesIn[backendIndex]
+        down.counter = service.traffic.backendBytesOut[backendIndex]
         let counters = service.table.counters[backendIndex]
         // Written only when set, so the common path does not dirty the shared cache line.
         if counters.consecutiveFailures.load(ordering: .relaxed) != 0 {
@@ -225,6 +227,7 @@ final class ProxiedConnection: EventHandler {
                 return true
             }
             direction.bytes &+= UInt64(received)
+            direction.counter?.add(received)
             var sent = 0
             if destinationWritable {
                 sent = Glibc.send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL))
@@ -285,6 +288,7 @@ final class ProxiedConnection: EventHandler {
             }
             direction.pipeBytes = moved
             direction.bytes &+= UInt64(moved)
+            direction.counter?.add(moved)
         }
     }
 
@@ -321,6 +325,10 @@ final class ProxiedConnection: EventHandler {
     func finish(_ reason: CloseReason) {
         if closed { return }
         closed = true
+        switch reason {
+        case .noBackend, .connectFailed, .descriptorLimit: service.traffic.failed.bump()
+        default: break
+        }
         closeDescriptor(client)
         if backend >= 0 { closeDescriptor(backend) }
         if backendIndex >= 0 {

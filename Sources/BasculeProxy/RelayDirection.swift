@@ -14,6 +14,8 @@ struct RelayDirection {
     var pendingStart = 0
     var pendingEnd = 0
     var bytes: UInt64 = 0
+    /// The worker's per-backend byte counter this direction adds to.
+    var counter: ByteCounter?
 
     var isDrained: Bool { pipeBytes == 0 && pendingStart == pendingEnd }
 }

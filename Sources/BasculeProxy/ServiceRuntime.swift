@@ -4,12 +4,14 @@ import BasculeConfig
 /// One worker's view of a service: the current table and the worker's own strategy copy.
 final class ServiceRuntime {
     private(set) var table: ServiceTable
+    let traffic: TrafficStats
     private var strategy: any BalancingStrategy
     private var load: SharedLoad
     var listener: Listener?
 
-    init(table: ServiceTable) {
+    init(table: ServiceTable, traffic: TrafficStats) {
         self.table = table
+        self.traffic = traffic
         strategy = table.strategy
         load = SharedLoad(counters: table.counters)
     }

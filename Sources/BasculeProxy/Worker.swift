@@ -37,7 +37,7 @@ final class Worker {
 
     var connectionCount: Int { live.count }
 
-    init(index: Int, tables: [ServiceTable], listeners: [Int32], mailbox: Mailbox<WorkerMessage>,
+    init(index: Int, tables: [ServiceTable], traffic: [TrafficStats], listeners: [Int32], mailbox: Mailbox<WorkerMessage>,
          control: Mailbox<ControlMessage>, log: Logger) throws(SystemError) {
         self.index = index
         self.control = control
@@ -51,8 +51,8 @@ final class Worker {
         receiver = try MailboxReceiver(mailbox, on: loop) { [unowned self] message in
             self.receive(message)
         }
-        for (table, fd) in zip(tables, listeners) {
-            let runtime = ServiceRuntime(table: table)
+        for ((table, stats), fd) in zip(zip(tables, traffic), listeners) {
+            let runtime = ServiceRuntime(table: table, traffic: stats)
             services.append(runtime)
             runtime.listener = try Listener(fd: fd, worker: self, service: runtime)
         }
@@ -98,6 +98,7 @@ final class Worker {
 
     func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime) {
         let hash = service.wantsClientHash ? Self.clientHash(peer, network: service.table.config.affinity == .network) : 0
+        service.traffic.accepted.bump()
         let connection = ProxiedConnection(worker: self, service: service, client: client, clientHash: hash)
         connection.liveIndex = live.count
         live.append(connection)
