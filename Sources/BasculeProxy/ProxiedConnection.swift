@@ -173,8 +173,22 @@ final class ProxiedConnection: EventHandler {
             finish(.backendError)
             return
         }
-        if up.destinationShutDown && down.destinationShutDown {
+        let upDone = up.sourceClosed && up.isDrained
+        let downDone = down.sourceClosed && down.isDrained
+        if upDone && downDone {
+            // close() sends the last FIN itself; a shutdown first would be a wasted call.
             finish(.completed)
+            return
+        }
+        // Propagate a half-close: the peer learns there is no more data and can still answer
+        // (a client that shuts its write side keeps receiving the response).
+        if upDone && !up.destinationShutDown {
+            _ = shutdown(backend, Int32(SHUT_WR))
+            up.destinationShutDown = true
+        }
+        if downDone && !down.destinationShutDown {
+            _ = shutdown(client, Int32(SHUT_WR))
+            down.destinationShutDown = true
         }
     }
 
@@ -182,19 +196,11 @@ final class ProxiedConnection: EventHandler {
     private func relay(_ direction: inout RelayDirection, from source: Int32, to destination: Int32,
                        sourceReadable: inout Bool, destinationWritable: inout Bool) -> Bool {
         if direction.pipe != nil {
-            guard splice(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
-                         destinationWritable: &destinationWritable) else { return false }
-        } else {
-            guard copy(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
-                       destinationWritable: &destinationWritable) else { return false }
+            return splice(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
+                          destinationWritable: &destinationWritable)
         }
-        if direction.sourceClosed && direction.isDrained && !direction.destinationShutDown {
-            // Propagate the half-close: the peer learns there is no more data, and can still
-            // answer (a client that shuts its write side keeps receiving the response).
-            _ = shutdown(destination, Int32(SHUT_WR))
-            direction.destinationShutDown = true
-        }
-        return true
+        return copy(&direction, from: source, to: destination, sourceReadable: &sourceReadable,
+                    destinationWritable: &destinationWritable)
     }
 
     private func copy(_ direction: inout RelayDirection, from source: Int32, to destination: Int32,
@@ -245,9 +251,12 @@ final class ProxiedConnection: EventHandler {
                 direction.pendingEnd = received - sent
             }
             if received < scratch.count {
-                // A TCP read shorter than asked means the receive queue was empty, unless a
-                // FIN is pending behind the data: then read on until it returns 0.
-                if !direction.sourceHangupSeen { sourceReadable = false; return true }
+                // A TCP read shorter than asked means the receive queue is now empty. If the
+                // peer's FIN was already reported (EPOLLRDHUP), nothing can follow it, so this
+                // is the end of the stream: no need for the call that would return 0.
+                sourceReadable = false
+                if direction.sourceHangupSeen { direction.sourceClosed = true }
+                return true
             } else if direction.pendingStart == direction.pendingEnd, let pipe = worker.pipes.take() {
                 // A full buffer means bulk data: from now on splice, with no copy to user space.
                 direction.pipe = pipe

@@ -1,0 +1,48 @@
+import BasculeConfig
+@testable import BasculeProxy
+import Testing
+
+@Suite struct ServiceTableTests {
+    private func service(backends: [BackendConfig], strategy: String = "round-robin") -> ServiceConfig {
+        ServiceConfig(name: "publishing", listen: Endpoint(host: "127.0.0.1", port: 8081), strategy: strategy, backends: backends)
+    }
+
+    private func backend(_ name: String, port: UInt16, backup: Bool = false) -> BackendConfig {
+        BackendConfig(name: name, address: Endpoint(host: "127.0.0.1", port: port), backup: backup)
+    }
+
+    private func table(_ config: ServiceConfig, healthy: [Bool]? = nil) throws -> ServiceTable {
+        var states = config.backends.map { BackendState(weight: $0.weight) }
+        for (index, up) in (healthy ?? []).enumerated() { states[index].healthy = up }
+        return try Balancer.makeTable(index: 0, service: config, counters: config.backends.map { _ in BackendCounters() },
+                                      states: states, nowMs: 1_000)
+    }
+
+    @Test func aRetryNeverReturnsABackendAlreadyTried() throws {
+        let config = service(backends: [backend("a", port: 1), backend("b", port: 2), backend("c", port: 3)])
+        let runtime = ServiceRuntime(table: try table(config), traffic: TrafficStats(backendCount: 3))
+        var tried: [Int] = []
+        for _ in 0..<3 {
+            let pick = try #require(runtime.pick(clientHash: 0, excluding: tried))
+            #expect(!tried.contains(pick))
+            tried.append(pick)
+        }
+        #expect(runtime.pick(clientHash: 0, excluding: tried) == nil)
+    }
+
+    @Test func downBackendsAreNotEligibleAndBackupsOnlyWhenEveryPrimaryIsDown() throws {
+        let config = service(backends: [backend("mgmt1", port: 1), backend("mgmt2", port: 2, backup: true)])
+        #expect(try table(config).eligible == [0])
+        #expect(try table(config, healthy: [false, true]).eligible == [1])
+        #expect(try table(config, healthy: [false, false]).eligible == [])
+    }
+
+    @Test func slowStartRampsTheWeightOfABackendThatJustCameBack() {
+        var state = BackendState(weight: 10)
+        state.eligibleSinceMs = 1_000
+        #expect(Balancer.effectiveWeight(state, slowStartMs: 10_000, nowMs: 1_000) == 1)
+        #expect(Balancer.effectiveWeight(state, slowStartMs: 10_000, nowMs: 6_000) == 5)
+        #expect(Balancer.effectiveWeight(state, slowStartMs: 10_000, nowMs: 11_000) == 10)
+        #expect(Balancer.effectiveWeight(state, slowStartMs: 0, nowMs: 1_000) == 10)
+    }
+}
