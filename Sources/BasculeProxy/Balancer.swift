@@ -57,7 +57,7 @@ public final class Balancer: EventHandler {
             service.backends.map { BackendState(weight: $0.weight, lastChangeAtMs: loop.nowMs) }
         }
         tables = try configuration.services.enumerated().map { index, service in
-            try Self.makeTable(index: index, service: service, counters: service.backends.map { _ in BackendCounters() },
+            try Self.makeTable(index: index, service: service, counters: service.backends.map { _ in BackendCounters(workers: workerCount) },
                                states: states[index], nowMs: loop.nowMs)
         }
     }
@@ -206,8 +206,8 @@ public final class Balancer: EventHandler {
                     activeConnections: counters.active.load(ordering: .relaxed),
                     totalConnections: counters.total.load(ordering: .relaxed),
                     connectFailures: counters.connectFailures.load(ordering: .relaxed),
-                    bytesIn: traffic.reduce(0) { $0 &+ $1[serviceIndex].backendBytesIn[index].value.load(ordering: .relaxed) },
-                    bytesOut: traffic.reduce(0) { $0 &+ $1[serviceIndex].backendBytesOut[index].value.load(ordering: .relaxed) },
+                    bytesIn: counters.totalBytesIn,
+                    bytesOut: counters.totalBytesOut,
                     lastChangeReason: state.lastChangeReason,
                     secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
             }
@@ -240,7 +240,7 @@ public final class Balancer: EventHandler {
         }
 
         traffic = (0..<workerCount).map { _ in
-            configuration.services.map { TrafficStats(backendCount: $0.backends.count) }
+            configuration.services.map { _ in TrafficStats() }
         }
         for index in 0..<workerCount {
             let mailbox = try Mailbox<WorkerMessage>()
@@ -323,8 +323,12 @@ public final class Balancer: EventHandler {
         case .workerStopped:
             stoppedWorkers += 1
             if stoppedWorkers == workerCount { loop.stop() }
-        case .connectFailed(let service, let backend, let code):
-            passiveCheck(service: service, backend: backend, errno: code)
+        case .connectFailed(let counters, let code):
+            for (service, table) in tables.enumerated() {
+                if let backend = table.counters.firstIndex(where: { $0 === counters }) {
+                    passiveCheck(service: service, backend: backend, errno: code)
+                }
+            }
         }
     }
 

@@ -23,6 +23,9 @@ final class ProxiedConnection: EventHandler {
     private let clientHash: UInt64
     private var backend: Int32 = -1
     private(set) var backendIndex = -1
+    /// Held from connect to close, so a table rebuilt meanwhile (new indices) cannot make
+    /// this connection count against another backend.
+    private var counters: BackendCounters?
     private var tried: [Int] = []
     private var connecting = true
     private var closed = false
@@ -68,6 +71,7 @@ final class ProxiedConnection: EventHandler {
         }
         let target = service.table.backends[index]
         let counters = service.table.counters[index]
+        self.counters = counters
         let fd = cl_socket_nonblock(target.address.family, Int32(SOCK_STREAM.rawValue))
         if fd < 0 {
             // Out of descriptors is our limit, not the backend's fault.
@@ -104,11 +108,12 @@ final class ProxiedConnection: EventHandler {
         closeDescriptor(backend)
         backend = -1
         backendIndex = -1
-        let counters = service.table.counters[index]
+        guard let counters else { return }
+        self.counters = nil
         counters.active.subtract(1, ordering: .relaxed)
         counters.connectFailures.add(1, ordering: .relaxed)
         counters.consecutiveFailures.add(1, ordering: .relaxed)
-        worker.connectFailed(service: service, backend: index, errno: code)
+        worker.connectFailed(service: service, backend: index, counters: counters, errno: code)
         tried.append(index)
         if tried.count <= service.table.config.retries {
             connectToNextBackend()
@@ -119,12 +124,13 @@ final class ProxiedConnection: EventHandler {
 
     private func connected() {
         connecting = false
-        up.counter = service.traffic.backendBytesIn[backendIndex]
-        down.counter = service.traffic.backendBytesOut[backendIndex]
-        let counters = service.table.counters[backendIndex]
-        // Written only when set, so the common path does not dirty the shared cache line.
-        if counters.consecutiveFailures.load(ordering: .relaxed) != 0 {
-            counters.consecutiveFailures.store(0, ordering: .relaxed)
+        if let counters {
+            up.counter = counters.bytesIn[worker.index]
+            down.counter = counters.bytesOut[worker.index]
+            // Written only when set, so the common path does not dirty the shared cache line.
+            if counters.consecutiveFailures.load(ordering: .relaxed) != 0 {
+                counters.consecutiveFailures.store(0, ordering: .relaxed)
+            }
         }
         backendWritable = true
         lastActivity = worker.loop.nowMs
@@ -340,8 +346,9 @@ final class ProxiedConnection: EventHandler {
         }
         closeDescriptor(client)
         if backend >= 0 { closeDescriptor(backend) }
-        if backendIndex >= 0 {
-            service.table.counters[backendIndex].active.subtract(1, ordering: .relaxed)
+        if let counters {
+            counters.active.subtract(1, ordering: .relaxed)
+            self.counters = nil
         }
         release(&up)
         release(&down)

@@ -1,22 +1,19 @@
 import Synchronization
 
-/// Traffic counted by one worker for one service. Each counter has a single writer (its
-/// worker), so it is bumped with a relaxed load and store — no locked instruction on the relay
-/// path — and the control thread sums the workers' counters when someone asks.
+/// Connections counted by one worker for one service; each counter has a single writer (its
+/// worker), so it is bumped with a relaxed load and store, no locked instruction.
 public final class TrafficStats: Sendable {
     public let accepted = Atomic<Int>(0)
     public let failed = Atomic<Int>(0)
-    let backendBytesIn: [ByteCounter]
-    let backendBytesOut: [ByteCounter]
 
-    public init(backendCount: Int) {
-        backendBytesIn = (0..<backendCount).map { _ in ByteCounter() }
-        backendBytesOut = (0..<backendCount).map { _ in ByteCounter() }
-    }
+    public init() {}
 }
 
+/// A byte counter with one writer thread. Padded to its own cache line so two workers'
+/// counters never share one.
 final class ByteCounter: Sendable {
     let value = Atomic<UInt64>(0)
+    private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
 
     @inline(__always)
     func add(_ count: Int) {

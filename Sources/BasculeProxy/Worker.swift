@@ -14,7 +14,8 @@ enum WorkerMessage: Sendable {
 enum ControlMessage: Sendable {
     case workerIdle(worker: Int)
     case workerStopped(worker: Int)
-    case connectFailed(service: Int, backend: Int, errno: Int32)
+    /// The counters identify the backend across table rebuilds and reloads.
+    case connectFailed(counters: BackendCounters, errno: Int32)
 }
 
 /// A share-nothing worker: one thread, one epoll loop, its own listening socket per service,
@@ -121,13 +122,13 @@ final class Worker {
         if draining && live.isEmpty { control.post(.workerIdle(worker: index)) }
     }
 
-    func connectFailed(service: ServiceRuntime, backend: Int, errno code: Int32) {
+    func connectFailed(service: ServiceRuntime, backend: Int, counters: BackendCounters, errno code: Int32) {
         let target = service.table.backends[backend]
         log.warning("connect to backend failed", metadata: [
             "service": "\(service.table.config.name)", "backend": "\(target.name)",
             "address": "\(target.endpoint)", "error": "\(String(cString: strerror(code)))",
         ])
-        control.post(.connectFailed(service: service.table.index, backend: backend, errno: code))
+        control.post(.connectFailed(counters: counters, errno: code))
     }
 
     /// Frees the reserve descriptor, accepts one client and closes it at once. Returns false

@@ -20,7 +20,7 @@ import Testing
 
     @Test func aRetryNeverReturnsABackendAlreadyTried() throws {
         let config = service(backends: [backend("a", port: 1), backend("b", port: 2), backend("c", port: 3)])
-        let runtime = ServiceRuntime(table: try table(config), traffic: TrafficStats(backendCount: 3))
+        let runtime = ServiceRuntime(table: try table(config), traffic: TrafficStats())
         var tried: [Int] = []
         for _ in 0..<3 {
             let pick = try #require(runtime.pick(clientHash: 0, excluding: tried))
