@@ -13,7 +13,8 @@ public struct BackendTarget: Sendable {
 /// and never mutated: when membership, state or weights change a new table is built and
 /// published to every worker, so workers never lock to pick a backend.
 public final class ServiceTable: Sendable {
-    public let index: Int
+    /// Stable for the life of the service, across rebuilds and reloads (positions are not).
+    public let id: Int
     public let config: ServiceConfig
     public let backends: [BackendTarget]
     public let counters: [BackendCounters]
@@ -22,9 +23,9 @@ public final class ServiceTable: Sendable {
     /// The strategy template; each worker copies it and mutates only its own copy.
     public let strategy: any BalancingStrategy
 
-    public init(index: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
+    public init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
                 eligible: [Int], strategy: any BalancingStrategy) {
-        self.index = index
+        self.id = id
         self.config = config
         self.backends = backends
         self.counters = counters

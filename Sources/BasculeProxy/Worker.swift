@@ -6,8 +6,18 @@ import Logging
 /// Messages from the control thread to a worker.
 enum WorkerMessage: Sendable {
     case table(ServiceTable)
+    case addService(WorkerService)
+    case removeService(id: Int)
     case stopAccepting
     case closeAll
+}
+
+/// What a worker needs to serve one service: the table, its own traffic counters for it, and
+/// its own listening socket.
+struct WorkerService: Sendable {
+    let table: ServiceTable
+    let traffic: TrafficStats
+    let listener: Int32
 }
 
 /// Messages from a worker to the control thread.
@@ -38,7 +48,7 @@ final class Worker {
 
     var connectionCount: Int { live.count }
 
-    init(index: Int, tables: [ServiceTable], traffic: [TrafficStats], listeners: [Int32], mailbox: Mailbox<WorkerMessage>,
+    init(index: Int, services initial: [WorkerService], mailbox: Mailbox<WorkerMessage>,
          control: Mailbox<ControlMessage>, log: Logger) throws(SystemError) {
         self.index = index
         self.control = control
@@ -52,10 +62,8 @@ final class Worker {
         receiver = try MailboxReceiver(mailbox, on: loop) { [unowned self] message in
             self.receive(message)
         }
-        for ((table, stats), fd) in zip(zip(tables, traffic), listeners) {
-            let runtime = ServiceRuntime(table: table, traffic: stats)
-            services.append(runtime)
-            runtime.listener = try Listener(fd: fd, worker: self, service: runtime)
+        for service in initial {
+            try add(service)
         }
     }
 
@@ -74,11 +82,34 @@ final class Worker {
         control.post(.workerStopped(worker: index))
     }
 
+    private func add(_ service: WorkerService) throws(SystemError) {
+        let runtime = ServiceRuntime(table: service.table, traffic: service.traffic)
+        services.append(runtime)
+        if draining {
+            closeDescriptor(service.listener)
+        } else {
+            runtime.listener = try Listener(fd: service.listener, worker: self, service: runtime)
+        }
+    }
+
     private func receive(_ message: WorkerMessage) {
         switch message {
         case .table(let table):
-            if let runtime = services.first(where: { $0.table.index == table.index }) {
+            if let runtime = services.first(where: { $0.table.id == table.id }) {
                 runtime.update(table)
+            }
+        case .addService(let service):
+            do {
+                try add(service)
+            } catch {
+                log.error("worker could not start a reloaded service", metadata: [
+                    "worker": "\(index)", "service": "\(service.table.config.name)", "error": "\(error)"])
+            }
+        case .removeService(let id):
+            // Its open connections keep their own reference to the runtime and run on.
+            if let position = services.firstIndex(where: { $0.table.id == id }) {
+                services[position].listener?.close()
+                services.remove(at: position)
             }
         case .stopAccepting:
             draining = true

@@ -31,6 +31,8 @@ struct RunCommand: ParsableCommand {
             let balancer = try Balancer(configuration: configuration,
                                         workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
                                         log: log)
+            let path = config
+            balancer.configurationSource = { ConfigurationFile.load(path) }
             balancer.onReady = {
                 print("ready")
                 fflushStdout()

@@ -14,7 +14,7 @@ import Testing
     private func table(_ config: ServiceConfig, healthy: [Bool]? = nil) throws -> ServiceTable {
         var states = config.backends.map { BackendState(weight: $0.weight) }
         for (index, up) in (healthy ?? []).enumerated() { states[index].healthy = up }
-        return try Balancer.makeTable(index: 0, service: config, counters: config.backends.map { _ in BackendCounters() },
+        return try Balancer.makeTable(id: 0, service: config, counters: config.backends.map { _ in BackendCounters() },
                                       states: states, nowMs: 1_000)
     }
 

@@ -1,0 +1,194 @@
+import BasculeBalancing
+import BasculeConfig
+import BasculeEventLoop
+import Glibc
+
+/// Backend state on the control thread: health (checks), admin state and weight (runtime
+/// API), slow start; every change rebuilds the service's table and publishes it.
+extension Balancer {
+    func makeEntry(_ service: ServiceConfig, carrying old: ServiceEntry?) throws -> ServiceEntry {
+        var counters: [BackendCounters] = []
+        var states: [BackendState] = []
+        for backend in service.backends {
+            // A backend that keeps its name and address keeps its counters and its health:
+            // a reload must not reset what the checks have learnt.
+            if let old, let previous = old.config.backends.firstIndex(where: { $0.name == backend.name && $0.address == backend.address }) {
+                counters.append(old.counters[previous])
+                var state = old.states[previous]
+                state.weight = backend.weight
+                states.append(state)
+            } else {
+                counters.append(BackendCounters(workers: workerCount))
+                states.append(BackendState(weight: backend.weight, lastChangeAtMs: loop.nowMs))
+            }
+        }
+        let id: Int
+        if let old {
+            id = old.id
+        } else {
+            id = nextServiceID
+            nextServiceID += 1
+        }
+        let table = try Self.makeTable(id: id, service: service, counters: counters, states: states, nowMs: loop.nowMs)
+        let traffic = old?.traffic ?? (0..<workerCount).map { _ in TrafficStats() }
+        let entry = ServiceEntry(id: id, config: service, counters: counters, states: states, table: table, traffic: traffic)
+        entry.boundAddress = old?.boundAddress
+        return entry
+    }
+
+    static func makeTable(id: Int, service: ServiceConfig, counters: [BackendCounters],
+                          states: [BackendState], nowMs: UInt64) throws -> ServiceTable {
+        let targets = try service.backends.map { backend in
+            BackendTarget(name: backend.name, endpoint: backend.address,
+                          address: try SocketAddress(backend.address), isBackup: backend.backup)
+        }
+        let candidates = service.backends.enumerated().map { index, backend in
+            (entry: BackendEntry(index: index, name: backend.name, address: backend.address.description,
+                                 weight: effectiveWeight(states[index], slowStartMs: service.slowStartMs, nowMs: nowMs)),
+             isBackup: backend.backup, isAvailable: states[index].isEligible)
+        }
+        let eligible = BackendSelection.eligible(candidates)
+        guard let strategy = StrategyRegistry.make(named: service.strategy, backends: eligible, options: StrategyOptions()) else {
+            throw StartupError(description: "service \(service.name): unknown strategy \"\(service.strategy)\"")
+        }
+        return ServiceTable(id: id, config: service, backends: targets, counters: counters,
+                            eligible: eligible.map(\.index), strategy: strategy)
+    }
+
+    static func effectiveWeight(_ state: BackendState, slowStartMs: Int, nowMs: UInt64) -> Int {
+        guard slowStartMs > 0, state.eligibleSinceMs > 0 else { return state.weight }
+        let elapsed = nowMs >= state.eligibleSinceMs ? Int(nowMs - state.eligibleSinceMs) : 0
+        return SlowStart.effectiveWeight(configured: state.weight, elapsedMs: elapsed, slowStartMs: slowStartMs)
+    }
+
+    /// Health checks report here (service and backend are positions in the configuration).
+    public func setHealth(service: Int, backend: Int, healthy: Bool, reason: String) {
+        guard services.indices.contains(service), services[service].states.indices.contains(backend),
+              services[service].states[backend].healthy != healthy else { return }
+        services[service].states[backend].healthy = healthy
+        noteChange(service: service, backend: backend, reason: reason)
+    }
+
+    /// The runtime API: drain, disable, enable.
+    public func setAdminState(service: Int, backend: Int, _ admin: AdminState, reason: String) {
+        guard services.indices.contains(service), services[service].states.indices.contains(backend),
+              services[service].states[backend].admin != admin else { return }
+        services[service].states[backend].admin = admin
+        noteChange(service: service, backend: backend, reason: reason)
+    }
+
+    public func setWeight(service: Int, backend: Int, weight: Int, reason: String) {
+        guard services.indices.contains(service), services[service].states.indices.contains(backend), weight >= 1 else { return }
+        services[service].states[backend].weight = weight
+        noteChange(service: service, backend: backend, reason: reason)
+    }
+
+    /// Whether the backend is currently considered healthy (health checks seed from this).
+    public func isHealthy(service: Int, backend: Int) -> Bool {
+        guard services.indices.contains(service), services[service].states.indices.contains(backend) else { return false }
+        return services[service].states[backend].healthy
+    }
+
+    public func serviceIndex(named name: String) -> Int? {
+        services.firstIndex { $0.config.name == name }
+    }
+
+    public func backendIndex(service: Int, named name: String) -> Int? {
+        guard services.indices.contains(service) else { return nil }
+        return services[service].config.backends.firstIndex { $0.name == name }
+    }
+
+    private func noteChange(service: Int, backend: Int, reason: String) {
+        let entry = services[service]
+        let wasEligible = entry.table.eligible.contains(backend)
+        entry.states[backend].lastChangeReason = reason
+        entry.states[backend].lastChangeAtMs = loop.nowMs
+        if entry.states[backend].isEligible && !wasEligible {
+            entry.states[backend].eligibleSinceMs = max(1, loop.nowMs)
+        }
+        log.notice("backend state changed", metadata: [
+            "service": "\(entry.config.name)", "backend": "\(entry.config.backends[backend].name)",
+            "state": "\(Self.stateName(entry.states[backend]))", "reason": "\(reason)",
+        ])
+        publish(entry)
+    }
+
+    /// Consecutive connect failures on real traffic take a backend out at once, without
+    /// waiting for the next active check. Only where an active check exists: it is what brings
+    /// the backend back.
+    func passiveCheck(service: Int, backend: Int, errno code: Int32) {
+        let entry = services[service]
+        guard entry.config.healthCheck.type != .none, entry.states[backend].healthy else { return }
+        let failures = entry.counters[backend].consecutiveFailures.load(ordering: .relaxed)
+        guard failures >= entry.config.healthCheck.fall else { return }
+        let reason = code == ETIMEDOUT ? "connect timeout" : SystemError(errno: code, call: "connect").reason.lowercased()
+        setHealth(service: service, backend: backend, healthy: false,
+                  reason: "passive: \(failures) consecutive connect failures on client traffic (\(reason))")
+    }
+
+    func publish(_ entry: ServiceEntry) {
+        guard let table = try? Self.makeTable(id: entry.id, service: entry.config, counters: entry.counters,
+                                              states: entry.states, nowMs: loop.nowMs) else { return }
+        entry.table = table
+        for mailbox in workerMailboxes { mailbox.post(.table(table)) }
+        scheduleRampIfNeeded()
+    }
+
+    private func isRamping(_ entry: ServiceEntry, nowMs: UInt64, slackMs: UInt64 = 0) -> Bool {
+        entry.config.slowStartMs > 0 && entry.states.contains {
+            $0.isEligible && $0.eligibleSinceMs > 0 && nowMs < $0.eligibleSinceMs + UInt64(entry.config.slowStartMs) + slackMs
+        }
+    }
+
+    func scheduleRampIfNeeded() {
+        if rampTimerAt == .max && services.contains(where: { isRamping($0, nowMs: loop.nowMs) }) {
+            rampTimerAt = loop.nowMs + 100
+            loop.schedule(id, atMs: rampTimerAt)
+        }
+    }
+
+    /// Republishes the tables of services whose backends are still ramping up, so their
+    /// effective weight grows in steps of 100 ms.
+    func advanceRamps(nowMs: UInt64) {
+        rampTimerAt = .max
+        for entry in services where isRamping(entry, nowMs: nowMs, slackMs: 100) {
+            publish(entry)
+        }
+        scheduleRampIfNeeded()
+    }
+
+    static func stateName(_ state: BackendState) -> String {
+        switch state.admin {
+        case .draining: return "draining"
+        case .disabled: return "disabled"
+        case .enabled: return state.healthy ? "up" : "down"
+        }
+    }
+
+    /// A snapshot for the admin endpoints.
+    public func status() -> [ServiceStatus] {
+        services.map { entry in
+            let backends = entry.config.backends.enumerated().map { index, backend in
+                let state = entry.states[index]
+                let counters = entry.counters[index]
+                return BackendStatus(
+                    name: backend.name, address: backend.address.description, backup: backend.backup,
+                    healthy: state.healthy, admin: state.admin, weight: state.weight,
+                    effectiveWeight: Self.effectiveWeight(state, slowStartMs: entry.config.slowStartMs, nowMs: loop.nowMs),
+                    state: Self.stateName(state),
+                    activeConnections: counters.active.load(ordering: .relaxed),
+                    totalConnections: counters.total.load(ordering: .relaxed),
+                    connectFailures: counters.connectFailures.load(ordering: .relaxed),
+                    bytesIn: counters.totalBytesIn, bytesOut: counters.totalBytesOut,
+                    lastChangeReason: state.lastChangeReason,
+                    secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
+            }
+            return ServiceStatus(
+                name: entry.config.name, listen: entry.boundAddress.map { "\($0)" } ?? entry.config.listen.description,
+                strategy: entry.config.strategy,
+                connectionsAccepted: entry.traffic.reduce(0) { $0 + $1.accepted.load(ordering: .relaxed) },
+                connectionsFailed: entry.traffic.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) },
+                backends: backends)
+        }
+    }
+}

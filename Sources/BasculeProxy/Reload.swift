@@ -1,0 +1,91 @@
+import BasculeConfig
+import BasculeEventLoop
+
+/// Hot reload (SIGHUP, `bascule ctl reload`): the new file is validated first and applied as a
+/// whole or not at all. Services that keep their name and listen address keep their listeners,
+/// counters and the health of unchanged backends; new ones start listening; removed ones stop
+/// accepting while their open connections run on. Open connections are never touched.
+extension Balancer {
+    @discardableResult
+    public func reload() -> Bool {
+        guard let source = configurationSource else {
+            log.warning("reload requested but no configuration source is set")
+            return false
+        }
+        switch source() {
+        case .failure(let failure):
+            let errors = failure.errors
+            reloadFailureCount += 1
+            log.error("reload rejected: the new configuration has \(errors.count) error\(errors.count == 1 ? "" : "s"); keeping the running one")
+            for error in errors { log.error("reload: \(error)") }
+            return false
+        case .success(let next):
+            do {
+                try apply(next)
+                reloadCount += 1
+                return true
+            } catch {
+                reloadFailureCount += 1
+                log.error("reload rejected: \(error); keeping the running configuration")
+                return false
+            }
+        }
+    }
+
+    func apply(_ next: BasculeConfiguration) throws {
+        if next.workers != configuration.workers {
+            log.notice("reload: a change of `workers` takes effect at the next restart")
+        }
+        if next.admin != configuration.admin {
+            log.notice("reload: a change of `admin` takes effect at the next restart")
+        }
+        // Bind every new listener before changing anything, so a port in use rejects the
+        // reload as a whole.
+        var kept: [ServiceEntry?] = []
+        var newListeners: [Int: [Int32]] = [:]
+        do {
+            for (position, service) in next.services.enumerated() {
+                let old = services.first { $0.config.name == service.name && $0.config.listen == service.listen }
+                kept.append(old)
+                if old == nil { newListeners[position] = try bindListeners(for: service) }
+            }
+        } catch {
+            newListeners.values.joined().forEach(closeDescriptor)
+            throw error
+        }
+
+        var entries: [ServiceEntry] = []
+        for (position, service) in next.services.enumerated() {
+            let entry: ServiceEntry
+            do {
+                entry = try makeEntry(service, carrying: kept[position])
+            } catch {
+                newListeners.values.joined().forEach(closeDescriptor)
+                throw error
+            }
+            entries.append(entry)
+        }
+
+        let removed = services.filter { old in !entries.contains { $0.id == old.id } }
+        for old in removed {
+            log.notice("reload: service removed; it stops accepting, open connections continue", metadata: ["service": "\(old.config.name)"])
+            for mailbox in workerMailboxes { mailbox.post(.removeService(id: old.id)) }
+        }
+        for (position, entry) in entries.enumerated() {
+            if let fds = newListeners[position] {
+                entry.boundAddress = SocketCalls.localAddress(fds[0])
+                log.notice("reload: service added", metadata: ["service": "\(entry.config.name)", "listen": "\(entry.config.listen)"])
+                for (worker, mailbox) in workerMailboxes.enumerated() {
+                    mailbox.post(.addService(WorkerService(table: entry.table, traffic: entry.traffic[worker], listener: fds[worker])))
+                }
+            } else {
+                for mailbox in workerMailboxes { mailbox.post(.table(entry.table)) }
+            }
+        }
+        services = entries
+        configuration = next
+        log.notice("configuration reloaded", metadata: ["services": "\(entries.count)"])
+        scheduleRampIfNeeded()
+        onReload?(next)
+    }
+}
