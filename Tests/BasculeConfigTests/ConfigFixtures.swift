@@ -1,4 +1,7 @@
 @testable import BasculeConfig
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The strategy names the balancing library registers (DESIGN.md); config only sees names.
 let knownStrategies = ["round-robin", "weighted-round-robin", "least-connections", "random",
@@ -74,4 +77,13 @@ extension Result {
         if case .success(let value) = self { return value }
         return nil
     }
+}
+
+struct FileWriteError: Error {}
+
+func writeFile(_ path: String, _ contents: String) throws {
+    guard let file = fopen(path, "w") else { throw FileWriteError() }
+    defer { fclose(file) }
+    let bytes = Array(contents.utf8)
+    guard fwrite(bytes, 1, bytes.count, file) == bytes.count else { throw FileWriteError() }
 }
