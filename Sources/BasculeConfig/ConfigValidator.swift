@@ -66,13 +66,14 @@ struct ConfigValidator {
                 continue
             }
             let name = serviceName(object, index: index, names: &names)
-            if let listen = collector.endpoint(object, "listen") {
+            let listen = collector.endpoint(object, "listen")
+            if let listen {
                 claimListen(listen, path: servicePath.key("listen"),
                             owner: "\(servicePath)" + (name.map { " (\($0))" } ?? ""))
             } else if !object.has("listen") {
                 collector.report(servicePath.key("listen"), "missing (every service needs a listen address)")
             }
-            if let service = ServiceValidation.service(object, name: name, defaults: defaults,
+            if let service = ServiceValidation.service(object, name: name, listen: listen, defaults: defaults,
                                                        knownStrategies: knownStrategies, collector: &collector) {
                 services.append(service)
             }

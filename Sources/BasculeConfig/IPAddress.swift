@@ -17,6 +17,11 @@ struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     /// 0.0.0.0 or ::, which a listener binds as "every local address".
     var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
 
+    /// 127.0.0.0/8 or ::1.
+    var isLoopback: Bool {
+        isIPv6 ? bytes == [UInt8](repeating: 0, count: 15) + [1] : bytes[0] == 127
+    }
+
     /// Parses an IPv4 dotted quad or an IPv6 address (without brackets or zone). inet_pton
     /// is strict where it matters: no leading zeros, no shorthand like `127.1`.
     init?(_ text: String) {

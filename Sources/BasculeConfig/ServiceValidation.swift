@@ -9,12 +9,8 @@ enum ServiceValidation {
 
     /// The service, or nil when a required part (name, listen, backends) is unusable. `name`
     /// and `listen` were already checked by the caller, which needs them for uniqueness.
-    static func service(_ object: ObjectAtPath, name: String?, defaults: Defaults,
+    static func service(_ object: ObjectAtPath, name: String?, listen: ParsedEndpoint?, defaults: Defaults,
                         knownStrategies: [String], collector: inout ErrorCollector) -> ServiceConfig? {
-        let listen = object["listen"].flatMap { value -> Endpoint? in
-            guard case .string(let text) = value else { return nil }
-            return EndpointParsing.parse(text).success?.endpoint
-        }
         let strategy = strategyName(object, knownStrategies: knownStrategies, collector: &collector)
         let affinity = collector.choice(object, "affinity", what: "affinity", choices: [Affinity.none, .single, .network])
             ?? (strategy == "source-hash" && !object.has("affinity") ? .single : .none)
@@ -31,10 +27,10 @@ enum ServiceValidation {
         let allow = cidrList(object, "allow", collector: &collector)
         let deny = cidrList(object, "deny", collector: &collector)
         let slowStartMs = collector.int(object, "slowStartMs", .nonNegative) ?? 0
-        let backends = backendList(object, collector: &collector)
+        let backends = backendList(object, listen: listen, collector: &collector)
 
         guard let name, let listen, let backends else { return nil }
-        return ServiceConfig(name: name, listen: listen, strategy: strategy, affinity: affinity,
+        return ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
                              healthCheck: healthCheck, backends: backends, defaults: resolved,
                              maxConnections: maxConnections, proxyProtocol: proxyProtocol,
                              acceptProxyProtocol: acceptProxyProtocol, allow: allow, deny: deny,
@@ -70,7 +66,8 @@ enum ServiceValidation {
         return blocks
     }
 
-    private static func backendList(_ service: ObjectAtPath, collector: inout ErrorCollector) -> [BackendConfig]? {
+    private static func backendList(_ service: ObjectAtPath, listen: ParsedEndpoint?,
+                                    collector: inout ErrorCollector) -> [BackendConfig]? {
         let path = service.path.key("backends")
         guard service.has("backends") else {
             collector.report(path, "missing (a service needs at least one backend)")
@@ -85,7 +82,8 @@ enum ServiceValidation {
         var names: [String: Int] = [:]
         var complete = true
         for (index, element) in elements.enumerated() {
-            if let backend = backend(element, at: path.index(index), names: &names, collector: &collector) {
+            if let backend = backend(element, at: path.index(index), serviceListen: listen, names: &names,
+                                     collector: &collector) {
                 backends.append(backend)
             } else {
                 complete = false
@@ -99,8 +97,8 @@ enum ServiceValidation {
         return backends
     }
 
-    private static func backend(_ value: JSONValue, at path: JSONPath, names: inout [String: Int],
-                                collector: inout ErrorCollector) -> BackendConfig? {
+    private static func backend(_ value: JSONValue, at path: JSONPath, serviceListen: ParsedEndpoint?,
+                                names: inout [String: Int], collector: inout ErrorCollector) -> BackendConfig? {
         guard let object = collector.object(value, at: path, allowedKeys: backendKeys) else { return nil }
         var name: String?
         if !object.has("name") {
@@ -115,9 +113,14 @@ enum ServiceValidation {
                 name = text
             }
         }
-        let address = collector.endpoint(object, "address")
+        var address = collector.endpoint(object, "address")
         if !object.has("address") {
             collector.report(path.key("address"), "missing (every backend needs an address)")
+        }
+        if let target = address, let serviceListen, loopsBack(to: target, from: serviceListen) {
+            collector.report(path.key("address"),
+                             "\(target.endpoint) is this service's own listen address (connections would loop back into the balancer)")
+            address = nil
         }
         let weight = collector.int(object, "weight", .range(1...1000))
         let backup = collector.bool(object, "backup")
@@ -129,5 +132,14 @@ enum ServiceValidation {
         return BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
                              backup: backup ?? false, maxConnections: maxConnections)
     }
-}
 
+    /// A backend that is the service itself would make every connection recurse until file
+    /// descriptors run out. Only the certain cases are refused: the same address, or a
+    /// wildcard listen and a loopback backend on its port. A remote host on the same port as
+    /// a wildcard listen is the ordinary case and is fine.
+    private static func loopsBack(to backend: ParsedEndpoint, from listen: ParsedEndpoint) -> Bool {
+        guard backend.endpoint.port == listen.endpoint.port else { return false }
+        if backend.address == listen.address { return true }
+        return listen.address.isUnspecified && (backend.address.isLoopback || backend.address.isUnspecified)
+    }
+}

@@ -372,3 +372,21 @@ import Testing
                     == [#""2001:db8::1/64" is not a valid CIDR (host bits are set; did you mean 2001:db8::/64?)"#])
     }
 }
+
+@Suite struct BackendLoopTests {
+    @Test func aBackendThatIsTheServiceItselfIsRejected() {
+        #expect(errors(document(serviceMembers: #"""
+            "name": "web", "listen": "127.0.0.1:8080", "backends": [ { "name": "me", "address": "127.0.0.1:8080" } ]
+            """#)) == [ConfigError(path: "services[0].backends[0].address",
+                                   message: "127.0.0.1:8080 is this service's own listen address (connections would loop back into the balancer)")])
+        #expect(messages(document(serviceMembers: #"""
+            "name": "web", "listen": "[::]:8080", "backends": [ { "name": "me", "address": "[::1]:8080" } ]
+            """#), at: "services[0].backends[0].address").count == 1)
+    }
+
+    @Test func aRemoteBackendOnTheSamePortAsAWildcardListenIsFine() {
+        #expect(errors(document(serviceMembers: #"""
+            "name": "web", "listen": "0.0.0.0:80", "backends": [ { "name": "app", "address": "10.0.0.5:80" } ]
+            """#)).isEmpty)
+    }
+}
