@@ -1,0 +1,138 @@
+/// Turns a parsed document into a `BasculeConfiguration`, checking every rule of
+/// DESIGN.md's config.json section. It reads on past each problem (using defaults in place
+/// of bad values) so that one run reports everything; the configuration it returns is only
+/// meaningful when `errors` is empty.
+struct ConfigValidator {
+    static let rootKeys = ["workers", "admin", "defaults", "services"]
+    static let adminKeys = ["listen", "token"]
+    static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs"]
+
+    let knownStrategies: [String]
+    var collector = ErrorCollector()
+    /// Listen addresses taken so far, with who took them, for collision messages.
+    private var listeners: [(address: IPAddress, port: UInt16, owner: String)] = []
+
+    init(knownStrategies: [String]) {
+        self.knownStrategies = knownStrategies
+    }
+
+    var errors: [ConfigError] { collector.errors }
+
+    mutating func configuration(from document: JSONValue) -> BasculeConfiguration {
+        var configuration = BasculeConfiguration()
+        guard let root = collector.object(document, at: .root, allowedKeys: Self.rootKeys) else {
+            return configuration
+        }
+        configuration.workers = collector.int(root, "workers", .range(0...1024)) ?? 0
+        var adminListen: ParsedEndpoint?
+        if let value = root["admin"],
+           let admin = collector.object(value, at: root.path.key("admin"), allowedKeys: Self.adminKeys) {
+            adminListen = collector.endpoint(admin, "listen")
+            configuration.admin.listen = adminListen?.endpoint ?? configuration.admin.listen
+            configuration.admin.token = collector.string(admin, "token") ?? ""
+        }
+        if let value = root["defaults"],
+           let defaults = collector.object(value, at: root.path.key("defaults"), allowedKeys: Self.defaultsKeys) {
+            configuration.defaults = TimeoutSettings.resolve(defaults, fallback: Defaults(), collector: &collector)
+        }
+        configuration.services = services(root, defaults: configuration.defaults)
+
+        // The admin address is checked last so the message can name the service it meets;
+        // the default address is checked too, since an operator may not know it.
+        let admin = adminListen ?? EndpointParsing.parse(configuration.admin.listen.description).success
+        if let admin, let owner = listenOwner(admin) {
+            collector.report(root.path.key("admin").key("listen"),
+                             "\(admin.endpoint) is already used by \(owner)"
+                                + (adminListen == nil ? " (the default admin address; set admin.listen)" : ""))
+        }
+        return configuration
+    }
+
+    private mutating func services(_ root: ObjectAtPath, defaults: Defaults) -> [ServiceConfig] {
+        let path = root.path.key("services")
+        guard root.has("services") else {
+            collector.report(path, "missing (a config needs at least one service)")
+            return []
+        }
+        guard let elements = collector.array(root, "services") else { return [] }
+        if elements.isEmpty {
+            collector.report(path, "empty service list (a config needs at least one service)")
+        }
+        var services: [ServiceConfig] = []
+        var names: [String: Int] = [:]
+        for (index, element) in elements.enumerated() {
+            let servicePath = path.index(index)
+            guard let object = collector.object(element, at: servicePath, allowedKeys: ServiceValidation.keys) else {
+                continue
+            }
+            let name = serviceName(object, index: index, names: &names)
+            let listen = collector.endpoint(object, "listen")
+            if let listen {
+                claimListen(listen, path: servicePath.key("listen"),
+                            owner: "\(servicePath)" + (name.map { " (\($0))" } ?? ""))
+            } else if !object.has("listen") {
+                collector.report(servicePath.key("listen"), "missing (every service needs a listen address)")
+            }
+            if let service = ServiceValidation.service(object, name: name, listen: listen, defaults: defaults,
+                                                       knownStrategies: knownStrategies, collector: &collector) {
+                services.append(service)
+            }
+        }
+        return services
+    }
+
+    private mutating func serviceName(_ object: ObjectAtPath, index: Int, names: inout [String: Int]) -> String? {
+        let path = object.path.key("name")
+        guard object.has("name") else {
+            collector.report(path, "missing (every service needs a name)")
+            return nil
+        }
+        guard let name = collector.string(object, "name") else { return nil }
+        guard Self.isValidName(name) else {
+            collector.report(path, "\(quotedForMessage(name)) is not a valid name (use letters, digits, '_', '.' and '-')")
+            return nil
+        }
+        if let first = names[name] {
+            collector.report(path, "\(quotedForMessage(name)) is already used by services[\(first)]")
+        } else {
+            names[name] = index
+        }
+        return name
+    }
+
+    /// Names appear in admin URLs (`/services/{s}/backends/{b}/drain`) and metric labels,
+    /// hence the restricted alphabet.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")
+        }
+    }
+
+    private mutating func claimListen(_ listen: ParsedEndpoint, path: JSONPath, owner: String) {
+        if let existing = listenOwner(listen) {
+            collector.report(path, "\(listen.endpoint) is already used by \(existing)")
+            return
+        }
+        listeners.append((listen.address, listen.endpoint.port, owner))
+    }
+
+    /// Who already listens where `listen` would: the same address and port, or the same
+    /// port when either side is a wildcard (a wildcard bind covers every local address, so
+    /// the kernel would refuse the second bind, or worse, SO_REUSEPORT would share it).
+    private func listenOwner(_ listen: ParsedEndpoint) -> String? {
+        listeners.first { taken in
+            taken.port == listen.endpoint.port
+                && (taken.address == listen.address || taken.address.isUnspecified || listen.address.isUnspecified)
+        }?.owner
+    }
+}
+
+extension Result {
+    var success: Success? {
+        if case .success(let value) = self { return value }
+        return nil
+    }
+}

@@ -1,0 +1,145 @@
+/// The rules for one entry of `services` and its backends.
+enum ServiceValidation {
+    static let keys = ["name", "listen", "strategy", "affinity", "healthCheck", "backends",
+                       "connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
+                       "maxConnections", "proxyProtocol", "acceptProxyProtocol", "allow", "deny",
+                       "slowStartMs"]
+    static let backendKeys = ["name", "address", "weight", "backup", "maxConnections"]
+    static let defaultStrategy = "round-robin"
+
+    /// The service, or nil when a required part (name, listen, backends) is unusable. `name`
+    /// and `listen` were already checked by the caller, which needs them for uniqueness.
+    static func service(_ object: ObjectAtPath, name: String?, listen: ParsedEndpoint?, defaults: Defaults,
+                        knownStrategies: [String], collector: inout ErrorCollector) -> ServiceConfig? {
+        let strategy = strategyName(object, knownStrategies: knownStrategies, collector: &collector)
+        let affinity = collector.choice(object, "affinity", what: "affinity", choices: [Affinity.none, .single, .network])
+            ?? (strategy == "source-hash" && !object.has("affinity") ? .single : .none)
+        var healthCheck = HealthCheckConfig()
+        if let value = object["healthCheck"] {
+            healthCheck = HealthCheckValidation.healthCheck(value, at: object.path.key("healthCheck"),
+                                                            collector: &collector) ?? healthCheck
+        }
+        let resolved = TimeoutSettings.resolve(object, fallback: defaults, collector: &collector)
+        let maxConnections = collector.int(object, "maxConnections", .positive)
+        let proxyProtocol = collector.choice(object, "proxyProtocol", what: "PROXY protocol version",
+                                             choices: [ProxyProtocolVersion.v1, .v2])
+        let acceptProxyProtocol = collector.bool(object, "acceptProxyProtocol") ?? false
+        let allow = cidrList(object, "allow", collector: &collector)
+        let deny = cidrList(object, "deny", collector: &collector)
+        let slowStartMs = collector.int(object, "slowStartMs", .nonNegative) ?? 0
+        let backends = backendList(object, listen: listen, collector: &collector)
+
+        guard let name, let listen, let backends else { return nil }
+        return ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
+                             healthCheck: healthCheck, backends: backends, defaults: resolved,
+                             maxConnections: maxConnections, proxyProtocol: proxyProtocol,
+                             acceptProxyProtocol: acceptProxyProtocol, allow: allow, deny: deny,
+                             slowStartMs: slowStartMs)
+    }
+
+    private static func strategyName(_ object: ObjectAtPath, knownStrategies: [String],
+                                     collector: inout ErrorCollector) -> String {
+        let explicit = collector.string(object, "strategy")
+        let name = explicit ?? defaultStrategy
+        if object.has("strategy"), explicit == nil { return name }
+        guard !knownStrategies.contains(name) else { return name }
+        let known = knownStrategies.isEmpty ? "none are registered" : "known: " + knownStrategies.joined(separator: ", ")
+        let prefix = explicit == nil ? "missing, and the default strategy" : "unknown strategy"
+        collector.report(object.path.key("strategy"), "\(prefix) \(quotedForMessage(name)) (\(known))")
+        return name
+    }
+
+    private static func cidrList(_ object: ObjectAtPath, _ key: String, collector: inout ErrorCollector) -> [String] {
+        guard let elements = collector.array(object, key) else { return [] }
+        var blocks: [String] = []
+        for (index, element) in elements.enumerated() {
+            let path = object.path.key(key).index(index)
+            guard case .string(let text) = element else {
+                collector.report(path, "expected a CIDR string, got \(element.summaryForMessages)")
+                continue
+            }
+            switch CIDRBlock.parse(text) {
+            case .success: blocks.append(text)
+            case .failure(let error): collector.report(path, error.message)
+            }
+        }
+        return blocks
+    }
+
+    private static func backendList(_ service: ObjectAtPath, listen: ParsedEndpoint?,
+                                    collector: inout ErrorCollector) -> [BackendConfig]? {
+        let path = service.path.key("backends")
+        guard service.has("backends") else {
+            collector.report(path, "missing (a service needs at least one backend)")
+            return nil
+        }
+        guard let elements = collector.array(service, "backends") else { return nil }
+        if elements.isEmpty {
+            collector.report(path, "empty backend list (a service needs at least one backend)")
+            return nil
+        }
+        var backends: [BackendConfig] = []
+        var names: [String: Int] = [:]
+        var complete = true
+        for (index, element) in elements.enumerated() {
+            if let backend = backend(element, at: path.index(index), serviceListen: listen, names: &names,
+                                     collector: &collector) {
+                backends.append(backend)
+            } else {
+                complete = false
+            }
+        }
+        guard complete else { return nil }
+        if backends.allSatisfy(\.backup) {
+            collector.report(path, "every backend is a backup (a service needs at least one backend without \"backup\": true)")
+            return nil
+        }
+        return backends
+    }
+
+    private static func backend(_ value: JSONValue, at path: JSONPath, serviceListen: ParsedEndpoint?,
+                                names: inout [String: Int], collector: inout ErrorCollector) -> BackendConfig? {
+        guard let object = collector.object(value, at: path, allowedKeys: backendKeys) else { return nil }
+        var name: String?
+        if !object.has("name") {
+            collector.report(path.key("name"), "missing (every backend needs a name)")
+        } else if let text = collector.string(object, "name") {
+            if !ConfigValidator.isValidName(text) {
+                collector.report(path.key("name"), "\(quotedForMessage(text)) is not a valid name (use letters, digits, '_', '.' and '-')")
+            } else if let first = names[text] {
+                collector.report(path.key("name"), "\(quotedForMessage(text)) is already used by backends[\(first)] of this service")
+            } else {
+                if case .index(let index)? = path.components.last { names[text] = index }
+                name = text
+            }
+        }
+        var address = collector.endpoint(object, "address")
+        if !object.has("address") {
+            collector.report(path.key("address"), "missing (every backend needs an address)")
+        }
+        if let target = address, let serviceListen, loopsBack(to: target, from: serviceListen) {
+            collector.report(path.key("address"),
+                             "\(target.endpoint) is this service's own listen address (connections would loop back into the balancer)")
+            address = nil
+        }
+        let weight = collector.int(object, "weight", .range(1...1000))
+        let backup = collector.bool(object, "backup")
+        let maxConnections = collector.int(object, "maxConnections", .positive)
+        guard let name, let address,
+              weight != nil || !object.has("weight"),
+              backup != nil || !object.has("backup"),
+              maxConnections != nil || !object.has("maxConnections") else { return nil }
+        return BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
+                             backup: backup ?? false, maxConnections: maxConnections)
+    }
+
+    /// A backend that is the service itself would make every connection recurse until file
+    /// descriptors run out. Only the certain cases are refused: the same address, or a
+    /// wildcard listen and a loopback backend on its port. A remote host on the same port as
+    /// a wildcard listen is the ordinary case and is fine.
+    private static func loopsBack(to backend: ParsedEndpoint, from listen: ParsedEndpoint) -> Bool {
+        guard backend.endpoint.port == listen.endpoint.port else { return false }
+        if backend.address == listen.address { return true }
+        return listen.address.isUnspecified && (backend.address.isLoopback || backend.address.isUnspecified)
+    }
+}

@@ -1,0 +1,10 @@
+/// The four connection settings shared by `defaults` and each service: a service's own
+/// value wins, else the file's `defaults`, else the built-in `Defaults()`.
+enum TimeoutSettings {
+    static func resolve(_ object: ObjectAtPath, fallback: Defaults, collector: inout ErrorCollector) -> Defaults {
+        Defaults(connectTimeoutMs: collector.int(object, "connectTimeoutMs", .positive) ?? fallback.connectTimeoutMs,
+                 idleTimeoutMs: collector.int(object, "idleTimeoutMs", .positive) ?? fallback.idleTimeoutMs,
+                 retries: collector.int(object, "retries", .range(0...10)) ?? fallback.retries,
+                 drainTimeoutMs: collector.int(object, "drainTimeoutMs", .nonNegative) ?? fallback.drainTimeoutMs)
+    }
+}
