@@ -64,12 +64,14 @@ struct AdminClient {
             if n == 0 { break }
             response.append(contentsOf: chunk[0..<n])
         }
-        let text = String(decoding: response, as: UTF8.self)
-        guard let statusLine = text.split(separator: "\r\n", maxSplits: 1).first,
+        let separator: [UInt8] = Array("\r\n\r\n".utf8)
+        let headEnd = response.indices.first { response[$0...].starts(with: separator) }
+        let head = String(decoding: response[..<(headEnd ?? response.endIndex)], as: UTF8.self)
+        guard let statusLine = head.split(separator: "\r\n", maxSplits: 1).first,
               let code = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
             throw DemoError(description: "malformed response from \(endpoint)")
         }
-        let bodyStart = text.range(of: "\r\n\r\n").map { text[$0.upperBound...] } ?? ""
-        return Response(status: code, body: String(bodyStart))
+        let body = headEnd.map { response[($0 + separator.count)...] } ?? []
+        return Response(status: code, body: String(decoding: body, as: UTF8.self))
     }
 }

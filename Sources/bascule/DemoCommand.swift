@@ -68,7 +68,7 @@ struct DemoCommand: ParsableCommand {
         var lines = ["", "Bascule demo: \(backendCount) backends started, balancer running.", ""]
         for service in configuration.services {
             let backends = service.backends.map { "\($0.name)\($0.backup ? " (backup)" : "")" }.joined(separator: ", ")
-            lines.append("  \(service.name.padding(toLength: 12, withPad: " ", startingAt: 0)) http://\(service.listen)/  \(service.strategy)  [\(backends)]")
+            lines.append("  \(service.name + String(repeating: " ", count: max(1, 12 - service.name.count))) http://\(service.listen)/  \(service.strategy)  [\(backends)]")
         }
         if let first = configuration.services.first {
             lines.append("")
