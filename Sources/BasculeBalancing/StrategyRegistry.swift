@@ -3,6 +3,12 @@
 public enum StrategyRegistry {
     public static let all: [any BalancingStrategy.Type] = [
         RoundRobin.self,
+        WeightedRoundRobin.self,
+        LeastConnections.self,
+        WeightedRandom.self,
+        PowerOfTwoChoices.self,
+        SourceHash.self,
+        Maglev.self,
     ]
 
     public static var names: [String] { all.map { $0.name } }

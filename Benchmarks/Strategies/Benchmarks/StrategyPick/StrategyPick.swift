@@ -1,0 +1,56 @@
+import BasculeBalancing
+import Benchmark
+
+/// Active connections per backend index, as the proxy's shared counters would report them.
+struct Counters: LoadSource {
+    let active: [Int]
+    func activeConnections(backend index: Int) -> Int { active[index] }
+}
+
+func backends(_ count: Int) -> [BackendEntry] {
+    (0..<count).map {
+        BackendEntry(index: $0, name: "backend\($0)", address: "10.0.\($0 / 256).\($0 % 256):8080",
+                     weight: 1 + $0 % 4)
+    }
+}
+
+/// Concrete type, not the registry's existential: what a worker holding its own copy runs.
+func registerPick<Strategy: BalancingStrategy>(_ type: Strategy.Type, backends count: Int) {
+    Benchmark("\(Strategy.name) pick, \(count) backends") { benchmark in
+        var strategy = Strategy(backends: backends(count), options: StrategyOptions(seed: 1))
+        var random = UInt64(0x1234_5678)
+        let load = Counters(active: (0..<count).map { ($0 * 7919) % 50 })
+        // Distinct clients, so the hashing strategies touch their whole table as in service.
+        let clients: [UInt64] = (0..<4096).map { _ in
+            random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return random
+        }
+        var i = 0
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(strategy.pick(PickContext(clientHash: clients[i & 4095]), load: load))
+            i &+= 1
+        }
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    // Scaled by 1,000: each reported figure is per single pick.
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .instructions, .mallocCountTotal],
+        timeUnits: .nanoseconds,
+        warmupIterations: 10,
+        scalingFactor: .kilo,
+        maxDuration: .milliseconds(500),
+        maxIterations: 10_000
+    )
+    for count in [3, 30, 300] {
+        registerPick(RoundRobin.self, backends: count)
+        registerPick(WeightedRoundRobin.self, backends: count)
+        registerPick(LeastConnections.self, backends: count)
+        registerPick(WeightedRandom.self, backends: count)
+        registerPick(PowerOfTwoChoices.self, backends: count)
+        registerPick(SourceHash.self, backends: count)
+        registerPick(Maglev.self, backends: count)
+    }
+}

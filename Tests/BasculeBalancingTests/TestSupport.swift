@@ -1,0 +1,52 @@
+import BasculeBalancing
+
+/// Active connections per `BackendEntry.index`, as the proxy's atomic counters would report.
+struct Connections: LoadSource {
+    var active: [Int]
+
+    init(capacity: Int = 1024) {
+        active = [Int](repeating: 0, count: capacity)
+    }
+
+    func activeConnections(backend index: Int) -> Int { active[index] }
+}
+
+/// Backends named b0, b1, ... with the given weights; indices spaced out (10, 20, ...) so a
+/// strategy returning positions instead of `BackendEntry.index` is caught.
+func backends(weights: [Int]) -> [BackendEntry] {
+    weights.enumerated().map { i, weight in
+        BackendEntry(index: (i + 1) * 10, name: "b\(i)", address: "10.0.0.\(i + 1):8080", weight: weight)
+    }
+}
+
+func backends(count: Int) -> [BackendEntry] {
+    backends(weights: [Int](repeating: 1, count: count))
+}
+
+/// A deterministic stream of well-spread client hashes for the hashing strategies.
+func clientHashes(_ count: Int, seed: UInt64 = 1) -> [UInt64] {
+    (0..<count).map { StableHash.mix64(UInt64($0) &+ seed &* 0x1_0000_0000) }
+}
+
+/// Fraction of picks per `BackendEntry.index`.
+func shares(_ picks: [Int]) -> [Int: Double] {
+    var counts = [Int: Int]()
+    for p in picks { counts[p, default: 0] += 1 }
+    return counts.mapValues { Double($0) / Double(picks.count) }
+}
+
+/// Largest distance, in percentage points, between the picked shares and the weights' shares.
+func worstDeviation(_ picks: [Int], from backends: [BackendEntry]) -> Double {
+    let observed = shares(picks)
+    let total = Double(backends.reduce(0) { $0 + $1.weight })
+    return backends.map { abs((observed[$0.index] ?? 0) - Double($0.weight) / total) * 100 }.max() ?? 0
+}
+
+/// Deterministic draws for the simulations (release which connection, and when).
+struct TestRandom {
+    var state: UInt64
+    mutating func next(below bound: Int) -> Int {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Int(StableHash.mix64(state) % UInt64(bound))
+    }
+}
