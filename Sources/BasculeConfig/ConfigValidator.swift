@@ -24,11 +24,15 @@ struct ConfigValidator {
             return configuration
         }
         configuration.workers = collector.int(root, "workers", .range(0...1024)) ?? 0
-        var adminListen: ParsedEndpoint?
+        var adminListen = EndpointParsing.parse(configuration.admin.listen.description).success
+        var adminListenIsDefault = true
         if let value = root["admin"],
            let admin = collector.object(value, at: root.path.key("admin"), allowedKeys: Self.adminKeys) {
-            adminListen = collector.endpoint(admin, "listen")
-            configuration.admin.listen = adminListen?.endpoint ?? configuration.admin.listen
+            if admin.has("listen") {
+                adminListenIsDefault = false
+                adminListen = collector.endpoint(admin, "listen")
+                configuration.admin.listen = adminListen?.endpoint ?? configuration.admin.listen
+            }
             configuration.admin.token = collector.string(admin, "token") ?? ""
         }
         if let value = root["defaults"],
@@ -39,11 +43,10 @@ struct ConfigValidator {
 
         // The admin address is checked last so the message can name the service it meets;
         // the default address is checked too, since an operator may not know it.
-        let admin = adminListen ?? EndpointParsing.parse(configuration.admin.listen.description).success
-        if let admin, let owner = listenOwner(admin) {
+        if let adminListen, let owner = listenOwner(adminListen) {
             collector.report(root.path.key("admin").key("listen"),
-                             "\(admin.endpoint) is already used by \(owner)"
-                                + (adminListen == nil ? " (the default admin address; set admin.listen)" : ""))
+                             "\(adminListen.endpoint) is already used by \(owner)"
+                                + (adminListenIsDefault ? " (the default admin address; set admin.listen)" : ""))
         }
         return configuration
     }

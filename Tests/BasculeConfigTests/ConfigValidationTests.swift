@@ -230,6 +230,9 @@ import Testing
         #expect(errors(services(["0.0.0.0:9000"]))
                     == [ConfigError(path: "admin.listen",
                                     message: "127.0.0.1:9000 is already used by services[0] (s0) (the default admin address; set admin.listen)")])
+        #expect(errors(services(["0.0.0.0:9000"], admin: "127.0.0.1:80800")).map(\.description)
+                    == [#"admin.listen: "127.0.0.1:80800" has port 80800, out of range (must be 1...65535)"#],
+                "a bad admin address is not also blamed for the default's collision")
     }
 
     // MARK: Backends
