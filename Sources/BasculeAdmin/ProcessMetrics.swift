@@ -34,7 +34,8 @@ enum ProcessMetrics {
         let fields = stat[stat.index(after: commandEnd)...].split(separator: " ")
         guard fields.count > 19, let startTicks = Double(fields[19]) else { return nil }
         let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
-        return max(0, systemUptime - startTicks / ticksPerSecond)
+        // Both inputs have 10 ms resolution; rounding drops the subtraction noise.
+        return max(0, ((systemUptime - startTicks / ticksPerSecond) * 100).rounded() / 100)
     }
 
     static func readSmallFile(_ path: String) -> String? {

@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeProxy
 import Logging
 
@@ -102,7 +103,10 @@ struct RuntimeAPI {
         } else if let colon = name.lastIndex(of: ":") {
             name = name[..<colon]
         }
-        return name == "localhost" || name == "::1" || name.hasPrefix("127.")
+        if name == "localhost" { return true }
+        // A literal address only: "127.attacker.example" is a name an attacker controls.
+        guard let address = try? SocketAddress(Endpoint(host: String(name), port: 0)) else { return false }
+        return address.isLoopback
     }
 
     /// The time taken depends only on the lengths, never on where the first difference is.
