@@ -25,6 +25,8 @@ final class AdminConnection: EventHandler {
     private var output: [UInt8] = []
     private var written = 0
     private var deadlineMs: UInt64
+    private var discarded = 0
+    private static let discardBudget = 256 * 1024
 
     init(fd: Int32, peer: SocketAddress, server: AdminServer, deadlineMs: UInt64) {
         self.fd = fd
@@ -150,9 +152,15 @@ final class AdminConnection: EventHandler {
         while phase == .lingering {
             let result = try? syscall("read") { chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) } }
             switch result {
-            case .wouldBlock: return
-            case .processed(let count) where count > 0: continue
-            default: close()
+            case .wouldBlock:
+                return
+            case .processed(let count) where count > 0:
+                // A client that keeps streaming after its answer would keep the loop here;
+                // past a budget it gets the reset it is asking for.
+                discarded += count
+                if discarded > Self.discardBudget { close() }
+            default:
+                close()
             }
         }
     }

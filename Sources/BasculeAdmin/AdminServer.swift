@@ -137,7 +137,11 @@ public final class AdminServer: EventHandler {
     }
 
     func respond(to request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
-        router.response(for: request, peer: peer)
+        let response = router.response(for: request, peer: peer)
+        log.debug("admin request", metadata: [
+            "peer": "\(peer)", "route": "\(request.method) \(request.path)", "status": "\(response.status.code)",
+        ])
+        return response
     }
 
     func connectionClosed(_ connection: AdminConnection) {
