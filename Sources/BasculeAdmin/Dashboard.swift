@@ -29,11 +29,13 @@ enum Dashboard {
   #meta { color: #5c6670; margin-bottom: .8em; }
   #error { display: none; background: #fde2e1; color: #8a1c17; padding: .5em .8em; border-radius: 4px; margin: .5em 0; }
   table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-  th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid #e5e8eb; white-space: nowrap; }
+  th, td { text-align: left; padding: .35em .45em; border-bottom: 1px solid #e5e8eb; white-space: nowrap; }
   th { background: #eef0f3; font-weight: 600; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
-  td.reason { white-space: normal; color: #3b444d; }
-  .state { display: inline-block; min-width: 5.5em; text-align: center; padding: .1em .5em; border-radius: 3px; color: #fff; font-weight: 600; }
+  td.reason { white-space: normal; color: #3b444d; min-width: 10em; }
+  td.actions { white-space: normal; min-width: 13em; }
+  td.actions button, td.actions input { margin: .1em .2em .1em 0; }
+  .state { display: inline-block; min-width: 4.8em; text-align: center; padding: .1em .5em; border-radius: 3px; color: #fff; font-weight: 600; }
   .state.up { background: #1f883d; }
   .state.down { background: #cf222e; }
   .state.draining { background: #bf8700; }
@@ -71,6 +73,22 @@ function showError(message) {
   box.style.display = message ? "block" : "none";
 }
 
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+}
+
+// Throughput is the change in byte counters between two refreshes.
+let previous = { at: 0, bytes: {} };
+function rate(key, total, now) {
+  const before = previous.bytes[key];
+  const seconds = (now - previous.at) / 1000;
+  if (before === undefined || seconds <= 0 || total < before) return "–";
+  return bytes((total - before) / seconds) + "/s";
+}
+
 function ago(seconds) {
   if (seconds < 60) return Math.round(seconds) + " s ago";
   if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
@@ -97,7 +115,7 @@ async function act(service, backend, action, body) {
   refresh();
 }
 
-function backendRow(service, b) {
+function backendRow(service, b, now) {
   const weightInput = el("input", { class: "weight", type: "number", min: "1", value: String(b.weight) });
   const name = el("td", {}, b.name);
   if (b.backup) name.append(el("span", { class: "badge" }, "backup"));
@@ -108,9 +126,11 @@ function backendRow(service, b) {
     el("td", { class: "num" }, b.activeConnections),
     el("td", { class: "num" }, b.totalConnections),
     el("td", { class: "num" }, b.connectFailures),
+    el("td", { class: "num" }, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
+    el("td", { class: "num" }, rate(service.name + "\u0000" + b.name, (b.bytesIn || 0) + (b.bytesOut || 0), now)),
     el("td", { class: "num" }, b.effectiveWeight === b.weight ? b.weight : b.effectiveWeight + " / " + b.weight),
     el("td", { class: "reason" }, b.lastChangeReason + " (" + ago(b.secondsSinceLastChange) + ")"),
-    el("td", {},
+    el("td", { class: "actions" },
       button("drain", () => act(service.name, b.name, "drain")),
       button("disable", () => act(service.name, b.name, "disable")),
       button("enable", () => act(service.name, b.name, "enable")),
@@ -126,6 +146,7 @@ function button(label, onClick) {
 
 function render(status) {
   const services = status.services || [];
+  const now = Date.now();
   const root = document.getElementById("services");
   const active = document.activeElement;
   // Leave the table alone while someone is typing a weight into it.
@@ -135,9 +156,12 @@ function render(status) {
       el("small", {}, service.listen + " · " + service.strategy + " · " + service.activeConnections + " active, " +
         service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND"))),
     el("table", {},
-      el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Connect failures",
-        "Weight", "Last change", "Actions"].map(h => el("th", {}, h)))),
-      el("tbody", {}, ...service.backends.map(b => backendRow(service, b)))))));
+      el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
+        "In / out", "Throughput", "Weight", "Last change", "Actions"].map(h => el("th", {}, h)))),
+      el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now)))))));
+  previous = { at: now, bytes: {} };
+  for (const service of services) for (const b of service.backends)
+    previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);
   document.getElementById("meta").textContent = services.length + " service(s) · " +
     (status.ready ? "ready" : "NOT READY") + " · up " + ago(status.uptimeSeconds || 0).replace(" ago", "") +
     " · updated " + new Date().toLocaleTimeString();

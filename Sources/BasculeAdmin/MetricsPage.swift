@@ -38,11 +38,15 @@ enum MetricsPage {
         var active = Family(name: "bascule_backend_active_connections", help: "Connections open to the backend now.", type: "gauge")
         var total = Family(name: "bascule_backend_connections_total", help: "Connections relayed to the backend since start.", type: "counter")
         var failures = Family(name: "bascule_backend_connect_failures_total", help: "Failed connection attempts to the backend since start.", type: "counter")
+        var bytesIn = Family(name: "bascule_backend_received_bytes_total", help: "Bytes relayed from clients to the backend.", type: "counter")
+        var bytesOut = Family(name: "bascule_backend_sent_bytes_total", help: "Bytes relayed from the backend back to clients.", type: "counter")
         var weight = Family(name: "bascule_backend_weight", help: "Configured or operator-set weight.", type: "gauge")
         var effective = Family(name: "bascule_backend_effective_weight", help: "Weight in use now (lower while ramping up after slow start).", type: "gauge")
         var sinceChange = Family(name: "bascule_backend_seconds_since_state_change", help: "Seconds since the backend last changed state.", type: "gauge")
         var serviceActive = Family(name: "bascule_service_active_connections", help: "Connections open through the service now.", type: "gauge")
         var serviceTotal = Family(name: "bascule_service_connections_total", help: "Connections relayed by the service since start.", type: "counter")
+        var serviceAccepted = Family(name: "bascule_service_connections_accepted_total", help: "Client connections accepted by the service.", type: "counter")
+        var serviceFailed = Family(name: "bascule_service_connections_failed_total", help: "Client connections closed without reaching any backend.", type: "counter")
         var serviceEligible = Family(name: "bascule_service_eligible_backends", help: "Backends that would take a new connection now.", type: "gauge")
         var serviceReady = Family(name: "bascule_service_ready", help: "1 when at least one backend would take a new connection.", type: "gauge")
 
@@ -55,12 +59,16 @@ enum MetricsPage {
                 active.add(backend.activeConnections, labels)
                 total.add(backend.totalConnections, labels)
                 failures.add(backend.connectFailures, labels)
+                bytesIn.add(Double(backend.bytesIn), labels)
+                bytesOut.add(Double(backend.bytesOut), labels)
                 weight.add(backend.weight, labels)
                 effective.add(backend.effectiveWeight, labels)
                 sinceChange.add(backend.secondsSinceLastChange, labels)
             }
-            serviceActive.add(service.backends.reduce(0) { $0 + $1.activeConnections }, s)
+            serviceActive.add(service.activeConnections, s)
             serviceTotal.add(service.backends.reduce(0) { $0 + $1.totalConnections }, s)
+            serviceAccepted.add(service.connectionsAccepted, s)
+            serviceFailed.add(service.connectionsFailed, s)
             serviceEligible.add(service.backends.filter { $0.state == "up" }.count, s)
             serviceReady.add(service.hasEligibleBackend ? 1 : 0, s)
         }
@@ -75,8 +83,8 @@ enum MetricsPage {
         for code in requestCounts.keys.sorted() { requests.add(requestCounts[code]!, [("code", String(code))]) }
 
         var out = ""
-        for family in [up, state, active, total, failures, weight, effective, sinceChange,
-                       serviceActive, serviceTotal, serviceEligible, serviceReady,
+        for family in [up, state, active, total, failures, bytesIn, bytesOut, weight, effective, sinceChange,
+                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceEligible, serviceReady,
                        uptime, fds, memory, requests] {
             family.write(into: &out)
         }

@@ -11,8 +11,8 @@ struct RuntimeAPI {
         var method: String { self == .weight ? "PUT" : "POST" }
     }
 
-    /// Matches the limit a config file may set; beyond it smooth weighted strategies lose precision.
-    static let maxWeight = 10_000
+    /// The range `bascule ctl weight` accepts.
+    static let maxWeight = 1000
 
     let router: AdminRouter
 
@@ -90,13 +90,15 @@ struct RuntimeAPI {
             ])
             return .error(.forbidden, "no admin token is configured, so changes are accepted from loopback only")
         }
-        if let host = request.header("host"), !Self.isLoopbackHost(host) {
-            return .error(.forbidden, "no admin token is configured, so the Host must be a loopback address")
+        if let host = request.header("host"), !Self.isAddressLiteralOrLocalhost(host) {
+            return .error(.forbidden, "no admin token is configured, so the Host must be an address, not a name")
         }
         return nil
     }
 
-    static func isLoopbackHost(_ host: String) -> Bool {
+    /// A page reached through DNS rebinding carries its own domain name in Host; a client
+    /// on this machine names the admin port by address (or as localhost).
+    static func isAddressLiteralOrLocalhost(_ host: String) -> Bool {
         var name = Substring(host)
         if name.hasPrefix("[") {
             name = name.dropFirst().prefix { $0 != "]" }
@@ -104,9 +106,8 @@ struct RuntimeAPI {
             name = name[..<colon]
         }
         if name == "localhost" { return true }
-        // A literal address only: "127.attacker.example" is a name an attacker controls.
-        guard let address = try? SocketAddress(Endpoint(host: String(name), port: 0)) else { return false }
-        return address.isLoopback
+        // "127.attacker.example" is a name, and names are what an attacker controls.
+        return (try? SocketAddress(Endpoint(host: String(name), port: 0))) != nil
     }
 
     /// The time taken depends only on the lengths, never on where the first difference is.

@@ -13,8 +13,12 @@ enum StatusJSON {
             ("listen", .string(service.listen)),
             ("strategy", .string(service.strategy)),
             ("ready", .bool(service.hasEligibleBackend)),
-            ("activeConnections", .int(service.backends.reduce(0) { $0 + $1.activeConnections })),
+            ("activeConnections", .int(service.activeConnections)),
             ("totalConnections", .int(service.backends.reduce(0) { $0 + $1.totalConnections })),
+            ("connectionsAccepted", .int(service.connectionsAccepted)),
+            ("connectionsFailed", .int(service.connectionsFailed)),
+            ("bytesIn", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesIn }))),
+            ("bytesOut", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesOut }))),
             ("backends", .array(service.backends.map(backend))),
         ])
     }
@@ -32,6 +36,8 @@ enum StatusJSON {
             ("activeConnections", .int(backend.activeConnections)),
             ("totalConnections", .int(backend.totalConnections)),
             ("connectFailures", .int(backend.connectFailures)),
+            ("bytesIn", .int(Int(clamping: backend.bytesIn))),
+            ("bytesOut", .int(Int(clamping: backend.bytesOut))),
             ("lastChangeReason", .string(backend.lastChangeReason)),
             ("secondsSinceLastChange", .double(backend.secondsSinceLastChange)),
         ])

@@ -59,9 +59,12 @@ struct AdminServerTests {
         let backends = try #require(services[0]["backends"] as? [[String: Any]])
         #expect(backends.count == 3)
         let fields = ["name", "address", "backup", "state", "healthy", "admin", "weight", "effectiveWeight",
-                      "activeConnections", "totalConnections", "connectFailures", "lastChangeReason", "secondsSinceLastChange"]
+                      "activeConnections", "totalConnections", "connectFailures", "bytesIn", "bytesOut",
+                      "lastChangeReason", "secondsSinceLastChange"]
         for field in fields { #expect(backends[0][field] != nil, "missing \(field)") }
         #expect(backends[0]["totalConnections"] as? Int == 40)
+        #expect(backends[0]["bytesOut"] as? Int == 5_000_000_000)
+        #expect(services[0]["connectionsFailed"] as? Int == 2)
         #expect(backends[1]["state"] as? String == "draining")
         #expect(backends[1]["lastChangeReason"] as? String == "quote \" and <tag>\n")
         #expect(backends[2]["backup"] as? Bool == true)

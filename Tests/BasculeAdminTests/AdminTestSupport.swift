@@ -20,6 +20,8 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
         var active = 0
         var total = 0
         var failures = 0
+        var bytesIn: UInt64 = 0
+        var bytesOut: UInt64 = 0
         var backup = false
         var reason = "initial state"
     }
@@ -37,7 +39,7 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
 
     static let standard: [Service] = [
         Service(name: "web", backends: [
-            Backend(name: "web-1", weight: 3, active: 2, total: 40, failures: 1),
+            Backend(name: "web-1", weight: 3, active: 2, total: 40, failures: 1, bytesIn: 1200, bytesOut: 5_000_000_000),
             Backend(name: "web-2", weight: 1, active: 1, total: 17),
             Backend(name: "web-3", backup: true),
         ]),
@@ -57,7 +59,9 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
     func status() -> [ServiceStatus] {
         lock.withLock {
             services.map { service in
-                ServiceStatus(name: service.name, listen: "127.0.0.1:0", strategy: "round-robin", backends: service.backends.map { b in
+                ServiceStatus(name: service.name, listen: "127.0.0.1:0", strategy: "round-robin",
+                              connectionsAccepted: service.backends.reduce(0) { $0 + $1.total } + 2, connectionsFailed: 2,
+                              backends: service.backends.map { b in
                     let state = switch b.admin {
                     case .draining: "draining"
                     case .disabled: "disabled"
@@ -66,7 +70,8 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
                     return BackendStatus(name: b.name, address: "127.0.0.1:1", backup: b.backup, healthy: b.healthy,
                                          admin: b.admin, weight: b.weight, effectiveWeight: b.weight, state: state,
                                          activeConnections: b.active, totalConnections: b.total,
-                                         connectFailures: b.failures, lastChangeReason: b.reason,
+                                         connectFailures: b.failures, bytesIn: b.bytesIn, bytesOut: b.bytesOut,
+                                         lastChangeReason: b.reason,
                                          secondsSinceLastChange: 1.5)
                 })
             }
