@@ -32,6 +32,7 @@ public final class AdminServer: EventHandler {
     private var id = HandlerID.unregistered
     private var connections: [Int32: AdminConnection] = [:]
     private var acceptRetryAtMs: UInt64 = .max
+    private var lastOverflowLogMs: UInt64 = 0
     private var closed = false
     private var responsesByCode: [Int: Int] = [:]
 
@@ -119,8 +120,12 @@ public final class AdminServer: EventHandler {
             }
             guard let (fd, peer) = accepted else { return }
             guard connections.count < options.maxConnections else {
-                log.warning("admin: too many open connections; closing a new one",
-                            metadata: ["peer": "\(peer)", "limit": "\(options.maxConnections)"])
+                // At most one line a second: a flood must not turn into a flood of log lines.
+                if loop.nowMs >= lastOverflowLogMs + 1000 {
+                    lastOverflowLogMs = loop.nowMs
+                    log.warning("admin: too many open connections; closing new ones",
+                                metadata: ["peer": "\(peer)", "limit": "\(options.maxConnections)"])
+                }
                 closeDescriptor(fd)
                 continue
             }

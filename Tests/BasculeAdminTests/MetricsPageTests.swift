@@ -92,7 +92,13 @@ struct MetricsPageTests {
     /// The scrape goes through prometheus_client's own parser, the one real scrapers agree with.
     @Test func parsesWithThePrometheusClientParser() throws {
         let target = FakeTarget(services: FakeTarget.standard + [.init(name: "odd \"name\"", backends: [.init(name: "b\\1")])])
-        let body = try scrape(target).body
+        let body = try scrape(target) {
+            $0.extraMetrics = [{
+                var family = MetricFamily(name: "bascule_connect_seconds", help: "Connect time.", type: .histogram)
+                family.addHistogram([("service", "web")], buckets: [(0.001, 2), (0.01, 5)], sum: 0.02, count: 6)
+                return family.rendered
+            }]
+        }.body
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bascule-metrics-\(getpid()).txt")
         try body.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -131,5 +137,23 @@ struct MetricsPageTests {
         #expect(lines.contains("counter bascule_backend_connections_total backend=web-1,service=web 40.0"))
         #expect(lines.contains("gauge bascule_backend_up backend=b\\1,service=odd \"name\" 1.0"))
         #expect(lines.contains { $0.hasPrefix("gauge bascule_process_open_fds ") })
+        #expect(lines.contains("histogram bascule_connect_seconds_bucket le=+Inf,service=web 6.0"))
+    }
+}
+
+@Suite struct MetricFamilyTests {
+    @Test func rendersAHistogramWithCumulativeBucketsSumAndCount() {
+        var family = MetricFamily(name: "bascule_connect_seconds", help: "Connect time.", type: .histogram)
+        family.addHistogram([("service", "web")], buckets: [(0.001, 2), (0.01, 5)], sum: 0.02, count: 6)
+        #expect(family.rendered == """
+        # HELP bascule_connect_seconds Connect time.
+        # TYPE bascule_connect_seconds histogram
+        bascule_connect_seconds_bucket{service="web",le="0.001"} 2
+        bascule_connect_seconds_bucket{service="web",le="0.01"} 5
+        bascule_connect_seconds_bucket{service="web",le="+Inf"} 6
+        bascule_connect_seconds_sum{service="web"} 0.02
+        bascule_connect_seconds_count{service="web"} 6
+
+        """)
     }
 }
