@@ -57,11 +57,10 @@ struct AdminConnectionTests {
         for _ in 0..<5 {
             #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
         }
-        // Both stalled clients are answered 408 and closed once their time is up.
-        let started = Date()
+        // Both stalled clients are answered 408 and closed once their time is up (well before
+        // the test client's own 5 s receive timeout, which would leave them with nothing).
         #expect(TestClient.parse(TestClient.readAll(silent))?.status == 408)
         #expect(TestClient.parse(TestClient.readAll(halfSent))?.status == 408)
-        #expect(Date().timeIntervalSince(started) < 3)
     }
 
     @Test func aClientThatHangsUpMidRequestLeavesTheServerServing() throws {
@@ -100,7 +99,11 @@ struct AdminConnectionTests {
         // The fifth is closed at once; once the idle ones are timed out (408, then a 1 s grace), service resumes.
         let refused = TestClient.request(port: server.port, "GET", "/healthz")
         #expect(refused == nil)
-        usleep(1_800_000)
-        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+        var served = false
+        for _ in 0..<50 where !served {
+            usleep(100_000)
+            served = TestClient.request(port: server.port, "GET", "/healthz")?.status == 200
+        }
+        #expect(served)
     }
 }
