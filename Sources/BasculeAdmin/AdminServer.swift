@@ -1,1 +1,169 @@
-// Filled in by the operator-surface work.
+import BasculeConfig
+import BasculeEventLoop
+import BasculeProxy
+import Glibc
+import Logging
+
+/// Why the admin server could not start, naming the address.
+public struct AdminServerError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The admin HTTP/1.1 server. It runs on the control loop beside health checks and signals,
+/// so it never blocks: sockets are non-blocking, requests are bounded in size and time, and a
+/// cap on open connections keeps a flood from using up descriptors.
+public final class AdminServer: EventHandler {
+    public struct Options: Sendable {
+        public var limits = HTTPLimits()
+        /// How long a client has to send its request and read the answer.
+        public var requestTimeoutMs: UInt64 = 10_000
+        /// Connections past this are accepted and closed at once.
+        public var maxConnections = 64
+
+        public init() {}
+    }
+
+    let loop: EventLoop
+    let limits: HTTPLimits
+    let log: Logger
+    private let options: Options
+    private let router: AdminRouter
+    private let listenFD: Int32
+    private var id = HandlerID.unregistered
+    private var connections: [Int32: AdminConnection] = [:]
+    private var acceptRetryAtMs: UInt64 = .max
+    private var lastOverflowLogMs: UInt64 = 0
+    private var closed = false
+    private var responsesByCode: [Int: Int] = [:]
+
+    /// The address actually bound (the real port when the config asked for port 0).
+    public let boundAddress: SocketAddress
+    public var boundPort: UInt16 { boundAddress.port }
+
+    /// Appended to /metrics at every scrape; each returns complete exposition text
+    /// (HELP, TYPE and samples), for subsystems that land later (health checks, workers).
+    public var extraMetrics: [() -> String] {
+        get { router.extraMetrics }
+        set { router.extraMetrics = newValue }
+    }
+
+    /// Extra top-level members of /status, for the same subsystems.
+    public var extraStatus: [(key: String, value: () -> JSONValue)] {
+        get { router.extraStatus }
+        set { router.extraStatus = newValue }
+    }
+
+    public init(loop: EventLoop, config: AdminConfig, target: AdminTarget, log: Logger,
+                options: Options = Options()) throws {
+        self.loop = loop
+        self.limits = options.limits
+        self.log = log
+        self.options = options
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(config.listen)
+            listenFD = try AdminListener.open(on: address)
+        } catch {
+            throw AdminServerError(description: "admin: cannot listen on \(config.listen): \(error.reason)")
+        }
+        boundAddress = AdminListener.localAddress(listenFD)
+        router = AdminRouter(target: target, token: config.token, log: log, startedAtMs: loop.nowMs)
+        router.requestCounts = { [unowned self] in self.responsesByCode }
+        id = loop.register(self)
+        do {
+            try loop.watch(listenFD, events: [.readable, .edgeTriggered], handler: id)
+        } catch {
+            loop.unregister(id)
+            closeDescriptor(listenFD)
+            throw AdminServerError(description: "admin: cannot watch \(config.listen): \(error.reason)")
+        }
+        log.info("admin endpoint listening", metadata: [
+            "listen": "\(boundAddress)", "token": "\(config.token.isEmpty ? "none (loopback callers only)" : "required")",
+        ])
+    }
+
+    /// Stops listening and closes every admin connection. Must run on the loop's thread.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        loop.unregister(id)
+        closeDescriptor(listenFD)
+        for connection in Array(connections.values) { connection.close() }
+    }
+
+    public var openConnectionCount: Int { connections.count }
+
+    public func handleEvent(_ events: EpollEvents, tag: UInt8) {
+        acceptPending()
+    }
+
+    public func handleTimer(nowMs: UInt64) {
+        guard acceptRetryAtMs != .max, nowMs >= acceptRetryAtMs else { return }
+        acceptRetryAtMs = .max
+        acceptPending()
+    }
+
+    /// Accepts until the queue is empty: the socket is edge-triggered, so leaving one behind
+    /// would leave it there until the next client arrives.
+    private func acceptPending() {
+        while !closed {
+            let accepted: (fd: Int32, peer: SocketAddress)?
+            do {
+                accepted = try AdminListener.accept(listenFD)
+            } catch {
+                if error.errno == ECONNABORTED || error.errno == EPROTO { continue }
+                // Out of descriptors or memory: try again shortly rather than spin.
+                log.error("admin: accept failed", metadata: ["error": "\(error)"])
+                acceptRetryAtMs = loop.nowMs + 100
+                loop.schedule(id, atMs: acceptRetryAtMs)
+                return
+            }
+            guard let (fd, peer) = accepted else { return }
+            guard connections.count < options.maxConnections else {
+                // At most one line a second: a flood must not turn into a flood of log lines.
+                if loop.nowMs >= lastOverflowLogMs + 1000 {
+                    lastOverflowLogMs = loop.nowMs
+                    log.warning("admin: too many open connections; closing new ones",
+                                metadata: ["peer": "\(peer)", "limit": "\(options.maxConnections)"])
+                }
+                closeDescriptor(fd)
+                continue
+            }
+            let connection = AdminConnection(fd: fd, peer: peer, server: self,
+                                             deadlineMs: loop.nowMs + options.requestTimeoutMs)
+            do {
+                try connection.start(on: loop)
+                connections[fd] = connection
+            } catch {
+                log.error("admin: cannot watch a client", metadata: ["peer": "\(peer)", "error": "\(error)"])
+                closeDescriptor(fd)
+            }
+        }
+    }
+
+    func respond(to request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+        let response = router.response(for: request, peer: peer)
+        log.debug("admin request", metadata: [
+            "peer": "\(peer)", "route": "\(request.method) \(request.path)", "status": "\(response.status.code)",
+        ])
+        return response
+    }
+
+    func connectionClosed(_ connection: AdminConnection) {
+        if connections[connection.fd] === connection { connections[connection.fd] = nil }
+    }
+
+    func count(_ status: HTTPStatus) {
+        responsesByCode[status.code, default: 0] += 1
+    }
+
+    func noteRejected(peer: SocketAddress, status: HTTPStatus, reason: String) {
+        log.info("admin: rejected malformed request", metadata: [
+            "peer": "\(peer)", "status": "\(status.code)", "reason": "\(reason)",
+        ])
+    }
+
+    func noteTimeout(peer: SocketAddress) {
+        log.info("admin: request timed out", metadata: ["peer": "\(peer)"])
+    }
+}

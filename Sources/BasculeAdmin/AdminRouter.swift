@@ -1,0 +1,79 @@
+import BasculeProxy
+import Logging
+
+/// Maps a request to its answer. Reads are open to anyone who can reach the port; changes go
+/// through `RuntimeAPI`'s checks.
+final class AdminRouter {
+    let target: AdminTarget
+    let token: String
+    let log: Logger
+    let startedAtMs: UInt64
+    var extraMetrics: [() -> String] = []
+    var extraStatus: [(key: String, value: () -> JSONValue)] = []
+    var requestCounts: () -> [Int: Int] = { [:] }
+
+    init(target: AdminTarget, token: String, log: Logger, startedAtMs: UInt64) {
+        self.target = target
+        self.token = token
+        self.log = log
+        self.startedAtMs = startedAtMs
+    }
+
+    func response(for request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+        guard let segments = request.pathSegments else {
+            return .error(.badRequest, "malformed percent-encoding in path")
+        }
+        switch segments.count {
+        case 0:
+            return readOnly(request) { .dashboard(tokenRequired: !token.isEmpty) }
+        case 1 where ["healthz", "readyz", "status", "metrics"].contains(segments[0]):
+            return readOnly(request) {
+                switch segments[0] {
+                case "healthz": return .text(.ok, "ok")
+                case "readyz": return readiness()
+                case "status": return .json(.ok, statusDocument())
+                default: return metrics()
+                }
+            }
+        case 5 where segments[0] == "services" && segments[2] == "backends"
+                     && RuntimeAPI.Action(rawValue: segments[4]) != nil:
+            let action = RuntimeAPI.Action(rawValue: segments[4])!
+            let api = RuntimeAPI(router: self)
+            return api.handle(action, service: segments[1], backend: segments[3], request: request, peer: peer)
+        default:
+            return .error(.notFound, "no such endpoint: \(request.path)")
+        }
+    }
+
+    private func readOnly(_ request: HTTPRequest, _ body: () -> HTTPResponse) -> HTTPResponse {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return HTTPResponse(.methodNotAllowed, body: "use GET\n", headers: [("Allow", "GET, HEAD")])
+        }
+        return body()
+    }
+
+    private func readiness() -> HTTPResponse {
+        let unready = target.status().filter { !$0.hasEligibleBackend }.map(\.name)
+        if unready.isEmpty { return .text(.ok, "ready") }
+        return .text(.serviceUnavailable, "not ready: no eligible backend for " + unready.joined(separator: ", "))
+    }
+
+    func statusDocument() -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("uptimeSeconds", .double(Double(ProcessMetrics.uptimeSeconds() ?? 0))),
+            ("ready", .bool(target.status().allSatisfy(\.hasEligibleBackend))),
+            ("services", StatusJSON.services(target.status())),
+        ]
+        for extra in extraStatus { members.append((extra.key, extra.value())) }
+        return .object(members)
+    }
+
+    private func metrics() -> HTTPResponse {
+        var page = MetricsPage.render(target.status(), admin: requestCounts())
+        for extra in extraMetrics {
+            let text = extra()
+            page += text.hasSuffix("\n") || text.isEmpty ? text : text + "\n"
+        }
+        return HTTPResponse(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: page)
+    }
+}

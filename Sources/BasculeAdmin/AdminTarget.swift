@@ -1,0 +1,12 @@
+import BasculeProxy
+
+/// What the admin server reads and changes. `Balancer` already has exactly these methods, so
+/// the CLI conforms it with `extension Balancer: AdminTarget {}`; tests use a fake.
+/// Every call is made on the control loop's thread, the one the server runs on.
+public protocol AdminTarget: AnyObject {
+    func status() -> [ServiceStatus]
+    func setAdminState(service: Int, backend: Int, _ admin: AdminState, reason: String)
+    func setWeight(service: Int, backend: Int, weight: Int, reason: String)
+    func serviceIndex(named name: String) -> Int?
+    func backendIndex(service: Int, named name: String) -> Int?
+}

@@ -1,0 +1,197 @@
+/// The HTML dashboard: one self-contained page (no external assets, nothing fetched but
+/// /status and the runtime API), drawn by inline script from /status every two seconds.
+/// Names are inserted with textContent, never as HTML.
+extension HTTPResponse {
+    static func dashboard(tokenRequired: Bool) -> HTTPResponse {
+        let page = Dashboard.html.replacing("__TOKEN_REQUIRED__", with: tokenRequired ? "true" : "false")
+        return HTTPResponse(.ok, contentType: "text/html; charset=utf-8", body: page, headers: [
+            // Enforces "no external assets" and keeps the page's buttons out of other sites' frames.
+            ("Content-Security-Policy",
+             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'"),
+            ("X-Frame-Options", "DENY"),
+        ])
+    }
+}
+
+enum Dashboard {
+    static let html = #"""
+<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Bascule</title>
+<style>
+  body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5em; color: #1d232a; background: #f6f7f9; }
+  h1 { font-size: 20px; margin: 0 0 .2em; }
+  h2 { font-size: 16px; margin: 1.4em 0 .4em; }
+  h2 small { font-weight: normal; color: #5c6670; }
+  #meta { color: #5c6670; margin-bottom: .8em; }
+  #error { display: none; background: #fde2e1; color: #8a1c17; padding: .5em .8em; border-radius: 4px; margin: .5em 0; }
+  table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+  th, td { text-align: left; padding: .35em .45em; border-bottom: 1px solid #e5e8eb; white-space: nowrap; }
+  th { background: #eef0f3; font-weight: 600; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  td.reason { white-space: normal; color: #3b444d; min-width: 10em; }
+  td.actions { white-space: normal; min-width: 13em; }
+  td.actions button, td.actions input { margin: .1em .2em .1em 0; }
+  .state { display: inline-block; min-width: 4.8em; text-align: center; padding: .1em .5em; border-radius: 3px; color: #fff; font-weight: 600; }
+  .state.up { background: #1f883d; }
+  .state.down { background: #cf222e; }
+  .state.draining { background: #bf8700; }
+  .state.disabled { background: #6e7781; }
+  .badge { font-size: 11px; background: #ddf4ff; color: #0550ae; padding: 0 .4em; border-radius: 3px; margin-left: .4em; }
+  button { font: inherit; font-size: 12px; padding: .1em .6em; margin-right: .2em; cursor: pointer; }
+  input.weight { width: 4em; font: inherit; font-size: 12px; }
+  #tokenbox { display: none; margin-bottom: .8em; }
+</style>
+</head>
+<body>
+<h1>Bascule</h1>
+<div id="meta">Loading status&hellip;</div>
+<div id="tokenbox">Admin token: <input id="token" type="password" size="28" autocomplete="off">
+  <button id="savetoken" type="button">Save</button> <span id="tokenstate"></span></div>
+<div id="error"></div>
+<div id="services"><noscript>This dashboard needs JavaScript; the same data is at <a href="/status">/status</a>.</noscript></div>
+<script>
+"use strict";
+const TOKEN_REQUIRED = __TOKEN_REQUIRED__;
+const TOKEN_KEY = "bascule.adminToken";
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function showError(message) {
+  const box = document.getElementById("error");
+  box.textContent = message || "";
+  box.style.display = message ? "block" : "none";
+}
+
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+}
+
+// Throughput is the change in byte counters between two refreshes.
+let previous = { at: 0, bytes: {} };
+function rate(key, total, now) {
+  const before = previous.bytes[key];
+  const seconds = (now - previous.at) / 1000;
+  if (before === undefined || seconds <= 0 || total < before) return "–";
+  return bytes((total - before) / seconds) + "/s";
+}
+
+function ago(seconds) {
+  if (seconds < 60) return Math.round(seconds) + " s ago";
+  if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
+  return (seconds / 3600).toFixed(1) + " h ago";
+}
+
+async function act(service, backend, action, body) {
+  const headers = {};
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const path = "/services/" + encodeURIComponent(service) + "/backends/" + encodeURIComponent(backend) + "/" + action;
+  try {
+    const response = await fetch(path, { method: action === "weight" ? "PUT" : "POST", headers, body });
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { detail = (await response.json()).error || detail; } catch (_) {}
+      showError(action + " " + service + "/" + backend + ": " + response.status + " " + detail);
+    } else {
+      showError("");
+    }
+  } catch (err) {
+    showError(action + " failed: " + err);
+  }
+  refresh();
+}
+
+function backendRow(service, b, now) {
+  const weightInput = el("input", { class: "weight", type: "number", min: "1", value: String(b.weight) });
+  const name = el("td", {}, b.name);
+  if (b.backup) name.append(el("span", { class: "badge" }, "backup"));
+  return el("tr", { "data-backend": b.name },
+    name,
+    el("td", {}, b.address),
+    el("td", {}, el("span", { class: "state " + b.state }, b.state)),
+    el("td", { class: "num" }, b.activeConnections),
+    el("td", { class: "num" }, b.totalConnections),
+    el("td", { class: "num" }, b.connectFailures),
+    el("td", { class: "num" }, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
+    el("td", { class: "num" }, rate(service.name + "\u0000" + b.name, (b.bytesIn || 0) + (b.bytesOut || 0), now)),
+    el("td", { class: "num" }, b.effectiveWeight === b.weight ? b.weight : b.effectiveWeight + " / " + b.weight),
+    el("td", { class: "reason" }, b.lastChangeReason + " (" + ago(b.secondsSinceLastChange) + ")"),
+    el("td", { class: "actions" },
+      button("drain", () => act(service.name, b.name, "drain")),
+      button("disable", () => act(service.name, b.name, "disable")),
+      button("enable", () => act(service.name, b.name, "enable")),
+      weightInput,
+      button("set weight", () => act(service.name, b.name, "weight", weightInput.value))));
+}
+
+function button(label, onClick) {
+  const node = el("button", { type: "button" }, label);
+  node.addEventListener("click", onClick);
+  return node;
+}
+
+function render(status) {
+  const services = status.services || [];
+  const now = Date.now();
+  const root = document.getElementById("services");
+  const active = document.activeElement;
+  // Leave the table alone while someone is typing a weight into it.
+  if (active && active.classList && active.classList.contains("weight")) return;
+  root.replaceChildren(...services.map(service => el("section", { "data-service": service.name },
+    el("h2", {}, service.name + " ",
+      el("small", {}, service.listen + " · " + service.strategy + " · " + service.activeConnections + " active, " +
+        service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND"))),
+    el("table", {},
+      el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
+        "In / out", "Throughput", "Weight", "Last change", "Actions"].map(h => el("th", {}, h)))),
+      el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now)))))));
+  previous = { at: now, bytes: {} };
+  for (const service of services) for (const b of service.backends)
+    previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);
+  document.getElementById("meta").textContent = services.length + " service(s) · " +
+    (status.ready ? "ready" : "NOT READY") + " · up " + ago(status.uptimeSeconds || 0).replace(" ago", "") +
+    " · updated " + new Date().toLocaleTimeString();
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/status", { cache: "no-store" });
+    if (!response.ok) throw new Error("/status answered " + response.status);
+    render(await response.json());
+  } catch (err) {
+    showError("Cannot reach the admin endpoint: " + err.message);
+  }
+}
+
+if (TOKEN_REQUIRED) {
+  document.getElementById("tokenbox").style.display = "block";
+  const input = document.getElementById("token");
+  const state = document.getElementById("tokenstate");
+  input.value = localStorage.getItem(TOKEN_KEY) || "";
+  state.textContent = input.value ? "saved" : "needed for actions";
+  document.getElementById("savetoken").addEventListener("click", () => {
+    localStorage.setItem(TOKEN_KEY, input.value);
+    state.textContent = "saved";
+  });
+}
+refresh();
+setInterval(refresh, 2000);
+</script>
+</body>
+</html>
+"""#
+}

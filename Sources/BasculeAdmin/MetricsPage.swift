@@ -1,0 +1,89 @@
+import BasculeProxy
+
+/// /metrics in the Prometheus text exposition format 0.0.4, built from the status snapshot.
+enum MetricsPage {
+    static let states = ["up", "down", "draining", "disabled"]
+
+    static func render(_ services: [ServiceStatus], admin requestCounts: [Int: Int] = [:]) -> String {
+        var up = MetricFamily(name: "bascule_backend_up", help: "1 when the backend passes its health checks, else 0.", type: "gauge")
+        var state = MetricFamily(name: "bascule_backend_state", help: "1 for the backend's current state (up, down, draining, disabled), 0 for the others.", type: "gauge")
+        var active = MetricFamily(name: "bascule_backend_active_connections", help: "Connections open to the backend now.", type: "gauge")
+        var total = MetricFamily(name: "bascule_backend_connections_total", help: "Connections relayed to the backend since start.", type: "counter")
+        var failures = MetricFamily(name: "bascule_backend_connect_failures_total", help: "Failed connection attempts to the backend since start.", type: "counter")
+        var bytesIn = MetricFamily(name: "bascule_backend_received_bytes_total", help: "Bytes relayed from clients to the backend.", type: "counter")
+        var bytesOut = MetricFamily(name: "bascule_backend_sent_bytes_total", help: "Bytes relayed from the backend back to clients.", type: "counter")
+        var weight = MetricFamily(name: "bascule_backend_weight", help: "Configured or operator-set weight.", type: "gauge")
+        var effective = MetricFamily(name: "bascule_backend_effective_weight", help: "Weight in use now (lower while ramping up after slow start).", type: "gauge")
+        var sinceChange = MetricFamily(name: "bascule_backend_seconds_since_state_change", help: "Seconds since the backend last changed state.", type: "gauge")
+        var serviceActive = MetricFamily(name: "bascule_service_active_connections", help: "Connections open through the service now.", type: "gauge")
+        var serviceTotal = MetricFamily(name: "bascule_service_connections_total", help: "Connections relayed by the service since start.", type: "counter")
+        var serviceAccepted = MetricFamily(name: "bascule_service_connections_accepted_total", help: "Client connections accepted by the service.", type: "counter")
+        var serviceFailed = MetricFamily(name: "bascule_service_connections_failed_total", help: "Client connections closed without reaching any backend.", type: "counter")
+        var serviceEligible = MetricFamily(name: "bascule_service_eligible_backends", help: "Backends that would take a new connection now.", type: "gauge")
+        var serviceReady = MetricFamily(name: "bascule_service_ready", help: "1 when at least one backend would take a new connection.", type: "gauge")
+
+        for service in services {
+            let s = [("service", service.name)]
+            for backend in service.backends {
+                let labels = s + [("backend", backend.name)]
+                up.add(backend.healthy ? 1 : 0, labels)
+                for name in states { state.add(backend.state == name ? 1 : 0, labels + [("state", name)]) }
+                active.add(backend.activeConnections, labels)
+                total.add(backend.totalConnections, labels)
+                failures.add(backend.connectFailures, labels)
+                bytesIn.add(Double(backend.bytesIn), labels)
+                bytesOut.add(Double(backend.bytesOut), labels)
+                weight.add(backend.weight, labels)
+                effective.add(backend.effectiveWeight, labels)
+                sinceChange.add(backend.secondsSinceLastChange, labels)
+            }
+            serviceActive.add(service.activeConnections, s)
+            serviceTotal.add(service.backends.reduce(0) { $0 + $1.totalConnections }, s)
+            serviceAccepted.add(service.connectionsAccepted, s)
+            serviceFailed.add(service.connectionsFailed, s)
+            serviceEligible.add(service.backends.filter { $0.state == "up" }.count, s)
+            serviceReady.add(service.hasEligibleBackend ? 1 : 0, s)
+        }
+
+        var uptime = MetricFamily(name: "bascule_process_uptime_seconds", help: "Seconds since the process started.", type: "gauge")
+        if let seconds = ProcessMetrics.uptimeSeconds() { uptime.add(seconds) }
+        var fds = MetricFamily(name: "bascule_process_open_fds", help: "Open file descriptors.", type: "gauge")
+        if let count = ProcessMetrics.openDescriptors() { fds.add(count) }
+        var memory = MetricFamily(name: "bascule_process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge")
+        if let bytes = ProcessMetrics.residentMemoryBytes() { memory.add(bytes) }
+        var requests = MetricFamily(name: "bascule_admin_responses_total", help: "Admin endpoint responses sent, by status code.", type: "counter")
+        for code in requestCounts.keys.sorted() { requests.add(requestCounts[code]!, [("code", String(code))]) }
+
+        var out = ""
+        for family in [up, state, active, total, failures, bytesIn, bytesOut, weight, effective, sinceChange,
+                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceEligible, serviceReady,
+                       uptime, fds, memory, requests] {
+            out += family.rendered
+        }
+        return out
+    }
+
+    static func escapeLabel(_ value: String) -> String {
+        var out = ""
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func escapeHelp(_ text: String) -> String {
+        text.replacing("\\", with: "\\\\").replacing("\n", with: "\\n")
+    }
+
+    static func format(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+}

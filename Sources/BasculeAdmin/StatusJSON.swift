@@ -1,0 +1,45 @@
+import BasculeProxy
+
+/// The /status document: every service and every field of every backend, the same names the
+/// dashboard and `bascule ctl` read.
+enum StatusJSON {
+    static func services(_ services: [ServiceStatus]) -> JSONValue {
+        .array(services.map(service))
+    }
+
+    static func service(_ service: ServiceStatus) -> JSONValue {
+        .object([
+            ("name", .string(service.name)),
+            ("listen", .string(service.listen)),
+            ("strategy", .string(service.strategy)),
+            ("ready", .bool(service.hasEligibleBackend)),
+            ("activeConnections", .int(service.activeConnections)),
+            ("totalConnections", .int(service.backends.reduce(0) { $0 + $1.totalConnections })),
+            ("connectionsAccepted", .int(service.connectionsAccepted)),
+            ("connectionsFailed", .int(service.connectionsFailed)),
+            ("bytesIn", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesIn }))),
+            ("bytesOut", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesOut }))),
+            ("backends", .array(service.backends.map(backend))),
+        ])
+    }
+
+    static func backend(_ backend: BackendStatus) -> JSONValue {
+        .object([
+            ("name", .string(backend.name)),
+            ("address", .string(backend.address)),
+            ("backup", .bool(backend.backup)),
+            ("state", .string(backend.state)),
+            ("healthy", .bool(backend.healthy)),
+            ("admin", .string(backend.admin.rawValue)),
+            ("weight", .int(backend.weight)),
+            ("effectiveWeight", .int(backend.effectiveWeight)),
+            ("activeConnections", .int(backend.activeConnections)),
+            ("totalConnections", .int(backend.totalConnections)),
+            ("connectFailures", .int(backend.connectFailures)),
+            ("bytesIn", .int(Int(clamping: backend.bytesIn))),
+            ("bytesOut", .int(Int(clamping: backend.bytesOut))),
+            ("lastChangeReason", .string(backend.lastChangeReason)),
+            ("secondsSinceLastChange", .double(backend.secondsSinceLastChange)),
+        ])
+    }
+}

@@ -1,0 +1,109 @@
+@testable import BasculeAdmin
+import Foundation
+import Glibc
+import Testing
+
+/// What a slow, broken or hostile client can do to the admin port: get an error, get cut off,
+/// never stop the next client being served.
+@Suite(.serialized, .timeLimit(.minutes(1)))
+struct AdminConnectionTests {
+    @Test func garbageBytesGet400AndTheServerKeepsServing() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        let reply = try #require(TestClient.exchange(port: server.port, raw: [0x16, 0x03, 0x01, 0x00, 0xFF, 0x00, 0x0D, 0x0A]))
+        #expect(reply.status == 400)
+        #expect(TestClient.exchange(port: server.port, raw: Array("HELLO\r\n\r\n".utf8))?.status == 400)
+        #expect(TestClient.exchange(port: server.port, raw: Array("GET /healthz HTTP/9.9\r\n\r\n".utf8))?.status == 505)
+        #expect(TestClient.exchange(port: server.port, raw: Array("GET healthz HTTP/1.1\r\n\r\n".utf8))?.status == 400)
+        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+    }
+
+    @Test func oversizeHeadersGet431() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        let padding = String(repeating: "a", count: 9000)
+        let reply = try #require(TestClient.request(port: server.port, "GET", "/healthz", headers: ["X-Padding": padding]))
+        #expect(reply.status == 431)
+        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+    }
+
+    @Test func oversizeBodyGets413WithoutBeingRead() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        let fd = TestClient.connect(port: server.port)
+        defer { close(fd) }
+        TestClient.send(fd, Array("PUT /services/web/backends/web-1/weight HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n".utf8))
+        #expect(TestClient.parse(TestClient.readAll(fd))?.status == 413)
+    }
+
+    @Test func chunkedBodiesAreRefused() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        let raw = "PUT /services/web/backends/web-1/weight HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n5\r\n0\r\n\r\n"
+        #expect(TestClient.exchange(port: server.port, raw: Array(raw.utf8))?.status == 501)
+        #expect(server.target.backend("web", "web-1")?.weight == 3)
+    }
+
+    @Test func aSilentClientDoesNotStopOthersAndIsTimedOut() throws {
+        var options = AdminServer.Options()
+        options.requestTimeoutMs = 400
+        let server = try RunningAdminServer(options: options)
+        defer { server.stop() }
+        let silent = TestClient.connect(port: server.port)
+        defer { close(silent) }
+        let halfSent = TestClient.connect(port: server.port)
+        defer { close(halfSent) }
+        TestClient.send(halfSent, Array("GET /status HTTP/1.1\r\nHost: x\r\n".utf8))
+        for _ in 0..<5 {
+            #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+        }
+        // Both stalled clients are answered 408 and closed once their time is up (well before
+        // the test client's own 5 s receive timeout, which would leave them with nothing).
+        #expect(TestClient.parse(TestClient.readAll(silent))?.status == 408)
+        #expect(TestClient.parse(TestClient.readAll(halfSent))?.status == 408)
+    }
+
+    @Test func aClientThatHangsUpMidRequestLeavesTheServerServing() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        for _ in 0..<20 {
+            let fd = TestClient.connect(port: server.port)
+            TestClient.send(fd, Array("POST /services/web/backends/web-1/drain HTTP/1.1\r\nContent-Le".utf8))
+            close(fd)
+        }
+        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+        #expect(server.target.backend("web", "web-1")?.admin == .enabled)
+    }
+
+    @Test func aRequestSentByteByByteIsServed() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        let fd = TestClient.connect(port: server.port)
+        defer { close(fd) }
+        for byte in "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8 {
+            TestClient.send(fd, [byte])
+            usleep(1000)
+        }
+        #expect(TestClient.parse(TestClient.readAll(fd))?.status == 200)
+    }
+
+    @Test func connectionsPastTheLimitAreClosedAndOthersStillServed() throws {
+        var options = AdminServer.Options()
+        options.maxConnections = 4
+        options.requestTimeoutMs = 500
+        let server = try RunningAdminServer(options: options)
+        defer { server.stop() }
+        let idle = (0..<4).map { _ in TestClient.connect(port: server.port) }
+        defer { idle.forEach { close($0) } }
+        usleep(100_000)
+        // The fifth is closed at once; once the idle ones are timed out (408, then a 1 s grace), service resumes.
+        let refused = TestClient.request(port: server.port, "GET", "/healthz")
+        #expect(refused == nil)
+        var served = false
+        for _ in 0..<50 where !served {
+            usleep(100_000)
+            served = TestClient.request(port: server.port, "GET", "/healthz")?.status == 200
+        }
+        #expect(served)
+    }
+}
