@@ -14,6 +14,7 @@ public struct StartupError: Error, CustomStringConvertible {
 public final class Balancer: EventHandler {
     public internal(set) var configuration: BasculeConfiguration
     let workerCount: Int
+    public var workerCountForMetrics: Int { workerCount }
     let log: Logger
     let loop: EventLoop
     private let control: Mailbox<ControlMessage>

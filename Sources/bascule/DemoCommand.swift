@@ -44,21 +44,16 @@ struct DemoCommand: ParsableCommand {
             try Self.waitUntilListening(endpoint, child: child)
         }
 
-        let balancer: Balancer
+        let assembly: BalancerAssembly
         do {
-            balancer = try Balancer(configuration: configuration,
-                                    workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
-                                    log: Logger(label: "bascule"))
-        } catch let error as StartupError {
-            throw DemoError(description: "\(error)")
-        }
-        balancer.onReady = {
-            print(Self.banner(configuration, backendCount: children.count))
-            fflushStdout()
-        }
-        do {
-            try balancer.run()
-        } catch let error as StartupError {
+            assembly = try BalancerAssembly(configuration: configuration, configPath: config,
+                                            workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
+                                            log: Logger(label: "bascule"))
+            try assembly.run {
+                print(Self.banner(configuration, backendCount: children.count))
+                fflushStdout()
+            }
+        } catch let error as AssemblyError {
             throw DemoError(description: "\(error)")
         }
         print("bascule demo: balancer stopped; stopping \(children.count) backends")
@@ -74,7 +69,7 @@ struct DemoCommand: ParsableCommand {
             lines.append("")
             lines.append("  Try:   curl http://\(first.listen)/whoami")
         }
-        lines.append("  Admin: http://\(configuration.admin.listen)/ (dashboard; lands with the operator-surface work)")
+        lines.append("  Dashboard: http://\(configuration.admin.listen)/   metrics: http://\(configuration.admin.listen)/metrics")
         lines.append("")
         lines.append("Press Ctrl-C to stop (twice to skip draining).")
         return lines.joined(separator: "\n")

@@ -28,17 +28,15 @@ struct RunCommand: ParsableCommand {
         let configuration = try ConfigurationFile.loadOrExit(config)
         let log = Logger(label: "bascule")
         do {
-            let balancer = try Balancer(configuration: configuration,
-                                        workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
-                                        log: log)
-            let path = config
-            balancer.configurationSource = { ConfigurationFile.load(path) }
-            balancer.onReady = {
+            let assembly = try BalancerAssembly(configuration: configuration, configPath: config,
+                                                workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
+                                                log: log)
+            // "ready" on stdout once every listener is bound: what supervisors and tests wait for.
+            try assembly.run {
                 print("ready")
                 fflushStdout()
             }
-            try balancer.run()
-        } catch let error as StartupError {
+        } catch let error as AssemblyError {
             var stderr = StandardError()
             print("bascule: \(error)", to: &stderr)
             throw ExitCode(1)
