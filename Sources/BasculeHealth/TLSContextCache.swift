@@ -31,6 +31,9 @@ final class TLSContextCache {
         // is not an error here: the response is judged on what arrived. OpenSSL 3's
         // SSL_OP_IGNORE_UNEXPECTED_EOF is SSL_OP_BIT(7), a macro Swift cannot import.
         SSL_CTX_set_options(context, UInt64(1) << 7)
+        // A write retried after WANT_WRITE must otherwise pass the very same buffer address,
+        // which a Swift array does not promise (SSL_CTX_set_mode is a macro over SSL_CTX_ctrl).
+        SSL_CTX_ctrl(context, SSL_CTRL_MODE, Int(SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), nil)
         if verify {
             SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
             let loaded: Int32

@@ -89,4 +89,35 @@ import Testing
             _ = try HealthMonitor(loop: loop, configuration: configuration(check, ports: [1]), log: testLog) { _, _, _, _ in }
         }
     }
+
+    @Test func aBackendThatNeverHandshakesTimesOut() throws {
+        let loop = try EventLoop()
+        let server = try LoopbackHTTPServer(loop: loop, behavior: .hang)
+        defer { server.close() }
+        let recorder = ChangeRecorder()
+        let check = HealthCheckConfig(type: .https, intervalMs: 100, timeoutMs: 100, rise: 1, fall: 1, verify: false)
+        let monitor = try HealthMonitor(loop: loop, configuration: configuration(check, ports: [server.port]), log: testLog) {
+            recorder.record($0, $1, $2, $3)
+        }
+        defer { monitor.stop() }
+        monitor.start()
+        #expect(try drive(loop, timeoutMs: 3_000) { !recorder.changes.isEmpty })
+        #expect(recorder.changes.first?.reason == "timeout after 100 ms (1/1)")
+    }
+
+    @Test func aPlainHTTPBackendFailsTheHandshake() throws {
+        let loop = try EventLoop()
+        let server = try LoopbackHTTPServer(loop: loop, behavior: .respondToAnyBytes("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+        defer { server.close() }
+        let recorder = ChangeRecorder()
+        let check = HealthCheckConfig(type: .https, intervalMs: 100, timeoutMs: 1_000, rise: 1, fall: 1, verify: false)
+        let monitor = try HealthMonitor(loop: loop, configuration: configuration(check, ports: [server.port]), log: testLog) {
+            recorder.record($0, $1, $2, $3)
+        }
+        defer { monitor.stop() }
+        monitor.start()
+        #expect(try drive(loop, timeoutMs: 3_000) { !recorder.changes.isEmpty })
+        #expect(recorder.changes.first?.reason.hasPrefix("tls: handshake failed: ") == true,
+                "\(recorder.changes.first?.reason ?? "")")
+    }
 }

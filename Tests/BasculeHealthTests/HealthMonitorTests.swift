@@ -7,8 +7,8 @@ import Testing
 /// tcp and http checks against loopback servers on the monitor's own loop.
 @Suite(.serialized) struct HealthMonitorTests {
     private func monitor(_ loop: EventLoop, _ check: HealthCheckConfig, ports: [UInt16],
-                         _ recorder: ChangeRecorder) throws -> HealthMonitor {
-        try HealthMonitor(loop: loop, configuration: configuration(check, ports: ports), log: testLog) {
+                         _ recorder: ChangeRecorder, host: String = "127.0.0.1") throws -> HealthMonitor {
+        try HealthMonitor(loop: loop, configuration: configuration(check, ports: ports, host: host), log: testLog) {
             recorder.record($0, $1, $2, $3)
         }
     }
@@ -191,5 +191,44 @@ import Testing
         #expect(recorder.changes.first?.healthy == true)
         #expect(recorder.changes.first?.reason == "connect ok (2/2)")
         #expect(monitor.results()[0][0].checksTotal == 2)
+    }
+
+    @Test func anIPv6BackendIsCheckedOverIPv6() throws {
+        let loop = try EventLoop()
+        let server = try LoopbackHTTPServer(loop: loop, behavior: .respond(LoopbackHTTPServer.ok()), ipv6: true)
+        defer { server.close() }
+        let recorder = ChangeRecorder()
+        let monitor = try monitor(loop, HealthCheckConfig(type: .http, path: "/health", intervalMs: 50, timeoutMs: 200),
+                                  ports: [server.port], recorder, host: "::1")
+        defer { monitor.stop() }
+        monitor.start()
+        #expect(try drive(loop, timeoutMs: 3_000) { monitor.results()[0][0].checksTotal >= 2 })
+        #expect(recorder.changes.isEmpty)
+        #expect(monitor.results()[0][0].reason == "http status 200")
+    }
+
+    @Test func firstChecksAreSpreadOverTheFirstInterval() throws {
+        let loop = try EventLoop()
+        let server = try LoopbackHTTPServer(loop: loop, behavior: .respond(LoopbackHTTPServer.ok()))
+        defer { server.close() }
+        let recorder = ChangeRecorder()
+        let monitor = try monitor(loop, HealthCheckConfig(type: .tcp, intervalMs: 400, timeoutMs: 200),
+                                  ports: Array(repeating: server.port, count: 8), recorder)
+        defer { monitor.stop() }
+        let startedAt = cl_monotonic_ns()
+        monitor.start()
+        var firstCheckMs: [UInt64] = []
+        var seen = Set<Int>()
+        try drive(loop, timeoutMs: 2_000) {
+            for (index, result) in monitor.results()[0].enumerated() where result.checksTotal > 0 && !seen.contains(index) {
+                seen.insert(index)
+                firstCheckMs.append(millisecondsSince(startedAt))
+            }
+            return seen.count == 8
+        }
+        #expect(seen.count == 8)
+        #expect(firstCheckMs.allSatisfy { $0 <= 400 + 50 })
+        // Eight uniform draws over 400 ms landing within 20 ms of each other: odds below 1e-10.
+        #expect((firstCheckMs.max() ?? 0) - (firstCheckMs.min() ?? 0) > 20)
     }
 }

@@ -46,9 +46,9 @@ let testLog: Logger = {
 }()
 
 /// One service "web" whose backends `b0`, `b1`... sit on the given loopback ports.
-func configuration(_ check: HealthCheckConfig, ports: [UInt16]) -> BasculeConfiguration {
+func configuration(_ check: HealthCheckConfig, ports: [UInt16], host: String = "127.0.0.1") -> BasculeConfiguration {
     let backends = ports.enumerated().map { index, port in
-        BackendConfig(name: "b\(index)", address: Endpoint(host: "127.0.0.1", port: port))
+        BackendConfig(name: "b\(index)", address: Endpoint(host: host, port: port))
     }
     return BasculeConfiguration(services: [
         ServiceConfig(name: "web", listen: Endpoint(host: "127.0.0.1", port: 0), healthCheck: check, backends: backends),

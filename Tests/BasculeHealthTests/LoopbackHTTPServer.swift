@@ -2,13 +2,15 @@ import BasculeEventLoop
 import CLinux
 import Glibc
 
-/// A backend for the tests, on 127.0.0.1 and a port the kernel picked, served by the same
+/// A backend for the tests, on 127.0.0.1 (or ::1) and a port the kernel picked, served by the same
 /// event loop the monitor runs on: no threads, and what it does is decided by `behavior`
 /// at the moment a request arrives.
 final class LoopbackHTTPServer: EventHandler {
     enum Behavior {
         /// Reads the request head, answers with these bytes and closes.
         case respond(String)
+        /// Answers the first bytes, whatever they are (a TLS ClientHello has no blank line).
+        case respondToAnyBytes(String)
         /// Accepts and reads, never answers (a hung or SIGSTOPped process).
         case hang
     }
@@ -22,10 +24,10 @@ final class LoopbackHTTPServer: EventHandler {
     private var id = HandlerID.unregistered
     private var connections: [ServerConnection] = []
 
-    init(loop: EventLoop, behavior: Behavior, port: UInt16 = 0) throws {
+    init(loop: EventLoop, behavior: Behavior, ipv6: Bool = false) throws {
         self.loop = loop
         self.behavior = behavior
-        listener = try Self.listen(port: port)
+        listener = try ipv6 ? Self.listenIPv6() : Self.listen(port: 0)
         self.port = Self.boundPort(listener)
         id = loop.register(self)
         try loop.watch(listener, events: [.readable, .edgeTriggered], handler: id)
@@ -59,8 +61,13 @@ final class LoopbackHTTPServer: EventHandler {
         }
     }
 
-    fileprivate func requestArrived(on connection: ServerConnection) {
-        guard case .respond(let text) = behavior else { return }
+    fileprivate func bytesArrived(on connection: ServerConnection, headComplete: Bool) {
+        let text: String
+        switch behavior {
+        case .respond(let response) where headComplete: text = response
+        case .respondToAnyBytes(let response): text = response
+        default: return
+        }
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { send(connection.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         connection.close()
@@ -91,13 +98,31 @@ final class LoopbackHTTPServer: EventHandler {
         return fd
     }
 
+    static func listenIPv6() throws -> Int32 {
+        let fd = cl_socket_nonblock(AF_INET6, Int32(SOCK_STREAM.rawValue))
+        guard fd >= 0 else { throw SystemError(errno: errno, call: "socket") }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+        guard bound == 0, Glibc.listen(fd, 64) == 0 else {
+            let code = errno
+            closeDescriptor(fd)
+            throw SystemError(errno: code, call: "bind/listen(::1)")
+        }
+        return fd
+    }
+
+    /// The port of a bound socket; sin_port and sin6_port sit at the same offset.
     static func boundPort(_ fd: Int32) -> UInt16 {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var address = sockaddr_in6()
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        return UInt16(bigEndian: address.sin_port)
+        return UInt16(bigEndian: address.sin6_port)
     }
 
     /// A loopback port with nothing listening on it: connecting there is refused.
@@ -128,9 +153,7 @@ private final class ServerConnection: EventHandler {
             if count == 0 { return server.peerClosed(self) }
             guard count > 0 else { return }
             received.append(contentsOf: buffer[..<count])
-            if received.count >= 4, received.suffix(4).elementsEqual([13, 10, 13, 10]) {
-                server.requestArrived(on: self)
-            }
+            server.bytesArrived(on: self, headComplete: received.count >= 4 && received.suffix(4).elementsEqual([13, 10, 13, 10]))
         }
     }
 
