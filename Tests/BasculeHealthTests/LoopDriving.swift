@@ -20,25 +20,6 @@ func millisecondsSince(_ startNs: UInt64) -> UInt64 {
     (cl_monotonic_ns() - startNs) / 1_000_000
 }
 
-/// Every state change the monitor reported, in order.
-final class ChangeRecorder {
-    struct Change {
-        var service: Int
-        var backend: Int
-        var healthy: Bool
-        var reason: String
-        var atNs: UInt64
-    }
-
-    private(set) var changes: [Change] = []
-
-    func record(_ service: Int, _ backend: Int, _ healthy: Bool, _ reason: String) {
-        changes.append(Change(service: service, backend: backend, healthy: healthy, reason: reason, atNs: cl_monotonic_ns()))
-    }
-
-    func last(backend: Int) -> Change? { changes.last { $0.backend == backend } }
-}
-
 let testLog: Logger = {
     var log = Logger(label: "bascule.health.test")
     log.logLevel = .notice
