@@ -42,9 +42,10 @@ final class BackendProbe: EventHandler {
     private var attemptStartedNs: UInt64 = 0
     private var attemptDeadlineMs: UInt64 = .max
     private var nextCheckAtMs: UInt64 = .max
-    /// The earliest deadline a timer is known to be pending for; avoids piling up timers,
-    /// since the wheel has no cancel and a stale timer is only ignored.
-    private var armedAtMs: UInt64 = .max
+    /// Deadlines of this probe's timers still in the wheel. The wheel cannot cancel, so a
+    /// timer is only added when none earlier is pending (that one re-arms when it fires);
+    /// otherwise stale timers would accumulate with every check.
+    private var pendingTimers: [UInt64] = []
     private var running = false
     private var readBuffer: UnsafeMutableRawBufferPointer?
 
@@ -91,6 +92,8 @@ final class BackendProbe: EventHandler {
         guard running else { return }
         running = false
         closeAttempt()
+        // Unregistering drops every timer still queued for this id.
+        pendingTimers.removeAll()
         loop.unregister(id)
         id = .unregistered
     }
@@ -108,7 +111,10 @@ final class BackendProbe: EventHandler {
 
     func handleTimer(nowMs: UInt64) {
         guard running else { return }
-        armedAtMs = .max
+        // The wheel fires in deadline order, so the timer delivered now is the earliest one.
+        if let earliest = pendingTimers.indices.min(by: { pendingTimers[$0] < pendingTimers[$1] }) {
+            pendingTimers.remove(at: earliest)
+        }
         if case .idle = phase {
             if nowMs >= nextCheckAtMs { beginAttempt(nowMs: nowMs) }
         } else if nowMs >= attemptDeadlineMs {
@@ -118,8 +124,8 @@ final class BackendProbe: EventHandler {
     }
 
     private func arm(_ deadline: UInt64) {
-        guard running, deadline != .max, deadline < armedAtMs else { return }
-        armedAtMs = deadline
+        guard running, deadline != .max, !pendingTimers.contains(where: { $0 <= deadline }) else { return }
+        pendingTimers.append(deadline)
         loop.schedule(id, atMs: deadline)
     }
 

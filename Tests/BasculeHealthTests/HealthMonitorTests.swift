@@ -231,4 +231,20 @@ import Testing
         // Eight uniform draws over 400 ms landing within 20 ms of each other: odds below 1e-10.
         #expect((firstCheckMs.max() ?? 0) - (firstCheckMs.min() ?? 0) > 20)
     }
+
+    @Test func aTimeoutLongerThanTheIntervalKeepsOneCheckInFlightAtATime() throws {
+        let loop = try EventLoop()
+        let server = try LoopbackHTTPServer(loop: loop, behavior: .hang)
+        defer { server.close() }
+        let recorder = ChangeRecorder()
+        let monitor = try monitor(loop, HealthCheckConfig(type: .http, intervalMs: 50, timeoutMs: 200, rise: 1, fall: 1),
+                                  ports: [server.port], recorder)
+        defer { monitor.stop() }
+        monitor.start()
+        try drive(loop, timeoutMs: 1_000) { false }
+        #expect(recorder.changes.first?.reason == "timeout after 200 ms (1/1)")
+        #expect(server.openConnections <= 1)
+        #expect(server.accepted >= 3 && server.accepted <= 6)
+        #expect(monitor.results()[0][0].failuresTotal == monitor.results()[0][0].checksTotal)
+    }
 }
