@@ -1,8 +1,8 @@
 import COpenSSL
 
 /// Why a TLS context could not be built (a CA file that does not load).
-public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+struct TLSSetupError: Error, CustomStringConvertible, Sendable {
+    let description: String
 }
 
 /// One SSL_CTX per (caFile, verify) combination: loading a CA bundle is expensive and an
