@@ -1,1 +1,98 @@
-// Filled in by the health-check work.
+import BasculeConfig
+import BasculeEventLoop
+import Glibc
+import Logging
+
+/// Why the monitor could not be built: a backend address or a TLS setting it cannot use.
+public struct HealthMonitorError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// Active health checks for every backend of every service, on one event loop (the balancer's
+/// control loop). Never blocks: sockets are non-blocking and progress comes from epoll and the
+/// loop's timers. Not thread-safe: create it, start it, stop it and read it on the loop's
+/// thread only.
+public final class HealthMonitor {
+    /// `(service index, backend index, healthy, reason)`; called on the loop's thread.
+    public typealias StateChangeHandler = (_ service: Int, _ backend: Int, _ healthy: Bool, _ reason: String) -> Void
+
+    private let loop: EventLoop
+    private let log: Logger
+    private let onChange: StateChangeHandler
+    private let tlsContexts = TLSContextCache()
+    /// Per service, per backend; probes of services with type `none` exist but never run, so
+    /// `results()` has the configuration's shape.
+    private var probes: [[BackendProbe]] = []
+
+    public init(loop: EventLoop, configuration: BasculeConfiguration, log: Logger,
+                onChange: @escaping StateChangeHandler) throws {
+        self.loop = loop
+        self.log = log
+        self.onChange = onChange
+        // OpenSSL writes to the socket with write(2), which cannot ask for MSG_NOSIGNAL: a
+        // backend resetting mid-handshake must not kill the process with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        for (serviceIndex, service) in configuration.services.enumerated() {
+            var context: OpaquePointer?
+            if service.healthCheck.type == .https {
+                do {
+                    context = try tlsContexts.context(caFile: service.healthCheck.caFile, verify: service.healthCheck.verify)
+                } catch {
+                    throw HealthMonitorError(description: "service \(service.name): \(error.description)")
+                }
+            }
+            var row: [BackendProbe] = []
+            for backendIndex in service.backends.indices {
+                do {
+                    row.append(try BackendProbe(service: serviceIndex, backend: backendIndex, serviceConfig: service,
+                                                tlsContext: context, loop: loop) { [unowned self] probe, healthy, reason in
+                        self.report(probe, healthy: healthy, reason: reason)
+                    })
+                } catch {
+                    throw HealthMonitorError(description: "service \(service.name) backend \(service.backends[backendIndex].name): \(error)")
+                }
+            }
+            probes.append(row)
+        }
+    }
+
+    deinit {
+        for row in probes { for probe in row { probe.stop() } }
+    }
+
+    /// Starts checking; each backend's first check falls at a random point of its first interval.
+    public func start() {
+        for row in probes {
+            for probe in row {
+                probe.start(firstCheckWithinMs: UInt64(max(1, probe.config.intervalMs)))
+            }
+        }
+    }
+
+    /// Stops every check and closes every probe socket.
+    public func stop() {
+        for row in probes { for probe in row { probe.stop() } }
+    }
+
+    /// The passive check (or anything else) took this backend down: from now on it needs
+    /// `rise` good checks before the monitor reports it up again.
+    public func noteDown(service: Int, backend: Int) {
+        guard probes.indices.contains(service), probes[service].indices.contains(backend) else { return }
+        probes[service][backend].forceDown()
+    }
+
+    /// A value copy of every backend's check state, per service then per backend.
+    public func results() -> [[CheckResultSnapshot]] {
+        probes.map { row in row.map(\.result) }
+    }
+
+    private func report(_ probe: BackendProbe, healthy: Bool, reason: String) {
+        let metadata: Logger.Metadata = ["service": "\(probe.serviceName)", "backend": "\(probe.backendName)"]
+        if healthy {
+            log.notice("\(probe.backendName) up: \(reason)", metadata: metadata)
+        } else {
+            log.warning("\(probe.backendName) down: \(reason)", metadata: metadata)
+        }
+        onChange(probe.service, probe.backend, healthy, reason)
+    }
+}
