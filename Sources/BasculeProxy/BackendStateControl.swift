@@ -124,6 +124,7 @@ extension Balancer {
         let reason = code == ETIMEDOUT ? "connect timeout" : SystemError(errno: code, call: "connect").reason.lowercased()
         setHealth(service: service, backend: backend, healthy: false,
                   reason: "passive: \(failures) consecutive connect failures on client traffic (\(reason))")
+        onPassiveDown?(service, backend)
     }
 
     func publish(_ entry: ServiceEntry) {

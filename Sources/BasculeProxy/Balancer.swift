@@ -43,6 +43,9 @@ public final class Balancer: EventHandler {
     public var onReload: ((BasculeConfiguration) -> Void)?
     /// Told when a drain begins (SIGTERM), so readiness can turn false before listeners close.
     public var onDrain: (() -> Void)?
+    /// Told when client traffic (not an active check) took a backend down, so the active
+    /// checker knows it must see `rise` good checks before the backend returns.
+    public var onPassiveDown: ((_ service: Int, _ backend: Int) -> Void)?
 
     /// Must be called before any other thread is started: it blocks the shutdown and reload
     /// signals so that only the control loop receives them.

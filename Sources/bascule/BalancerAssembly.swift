@@ -1,5 +1,6 @@
 import BasculeAdmin
 import BasculeConfig
+import BasculeHealth
 import BasculeProxy
 import Logging
 
@@ -10,6 +11,8 @@ extension Balancer: AdminTarget {}
 final class BalancerAssembly {
     let balancer: Balancer
     let admin: AdminServer
+    private(set) var health: HealthMonitor?
+    private let log: Logger
 
     init(configuration: BasculeConfiguration, configPath: String, workers: Int, log: Logger) throws {
         do {
@@ -21,8 +24,20 @@ final class BalancerAssembly {
         } catch {
             throw AssemblyError(description: "\(error)")
         }
+        self.log = log
+        health = try Self.makeMonitor(configuration, balancer: balancer, log: log)
         let balancer = self.balancer
         balancer.configurationSource = { ConfigurationFile.load(configPath) }
+        balancer.onPassiveDown = { [unowned self] service, backend in
+            self.health?.noteDown(service: service, backend: backend)
+        }
+        // The monitor addresses backends by position, which a reload may change: build a new
+        // one over the new file, told which backends the balancer already has down.
+        balancer.onReload = { [unowned self] next in
+            self.health?.stop()
+            self.health = try? Self.makeMonitor(next, balancer: self.balancer, log: self.log)
+            self.health?.start()
+        }
         admin.extraMetrics = [{
             var reloads = MetricFamily(name: "bascule_config_reloads_total", help: "Configuration reloads applied.", type: .counter)
             reloads.add(balancer.reloadCount)
@@ -34,16 +49,39 @@ final class BalancerAssembly {
             var draining = MetricFamily(name: "bascule_draining", help: "1 while the process drains for shutdown.", type: .gauge)
             draining.add(balancer.draining ? 1 : 0)
             return reloads.rendered + failures.rendered + workers.rendered + draining.rendered
+        }, { [unowned self] in
+            HealthMetrics.render(self.health?.results() ?? [])
         }]
+        admin.extraStatus = [(key: "healthChecks", value: { [unowned self] in HealthMetrics.status(self.health?.results() ?? []) })]
+    }
+
+    private static func makeMonitor(_ configuration: BasculeConfiguration, balancer: Balancer, log: Logger) throws -> HealthMonitor {
+        let monitor: HealthMonitor
+        do {
+            monitor = try HealthMonitor(loop: balancer.controlLoop, configuration: configuration,
+                                        log: Logger(label: "bascule.health")) { [unowned balancer] service, backend, healthy, reason in
+                balancer.setHealth(service: service, backend: backend, healthy: healthy, reason: reason)
+            }
+        } catch {
+            throw AssemblyError(description: "\(error)")
+        }
+        for (service, config) in configuration.services.enumerated() {
+            for backend in config.backends.indices where !balancer.isHealthy(service: service, backend: backend) {
+                monitor.noteDown(service: service, backend: backend)
+            }
+        }
+        return monitor
     }
 
     func run(onReady: @escaping () -> Void) throws {
+        health?.start()
         balancer.onReady = onReady
         do {
             try balancer.run()
         } catch let error as StartupError {
             throw AssemblyError(description: "\(error)")
         }
+        health?.stop()
         admin.close()
     }
 }
