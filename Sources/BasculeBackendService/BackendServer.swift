@@ -53,8 +53,11 @@ public final class BackendServer: Sendable {
                     // Out of descriptors or memory: back off instead of spinning; queued clients wait.
                     usleep(10_000)
                     continue
+                case EBADF, EINVAL, ENOTSOCK, EFAULT:
+                    // The listener itself is broken: a bug, so stop loudly rather than spin.
+                    fatalError("accept on listener \(listener) failed: \(SocketError(call: "accept", errno: errno))")
                 default:
-                    logToStandardError("accept failed: errno \(errno)")
+                    logToStandardError("accept failed: \(SocketError(call: "accept", errno: errno))")
                     usleep(10_000)
                     continue
                 }

@@ -1,6 +1,6 @@
 /// A single `Range: bytes=…` request resolved against a resource length.
 public enum ByteRangeRequest: Sendable, Equatable {
-    /// Serve everything with 200 (no Range, a Range we ignore, or one covering it all is still 206).
+    /// Serve everything with 200: no Range header, or one that is ignored.
     case full
     /// Serve `first...last` (inclusive) with 206.
     case partial(first: UInt64, last: UInt64)

@@ -138,26 +138,26 @@ struct HTTPConnection {
             // One write for head and body: a small response must not wait for a second segment.
             try BlockingSocket.writeAll(fd, headOnly ? head.bytes : head.bytes + body)
         case .content(let generator, let size, let range):
-            head.headers += [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes")]
             let first: UInt64
             let last: UInt64
             switch range {
             case .unsatisfiable:
-                head.status = 416
-                let body = Array("range not satisfiable\n".utf8)
-                head.headers[head.headers.count - 2].value = "text/plain; charset=utf-8"
-                head.headers += [("Content-Range", "bytes */\(size)"), ("Content-Length", "\(body.count)")]
-                try BlockingSocket.writeAll(fd, headOnly ? head.bytes : head.bytes + body)
+                // RFC 9110 §15.5.17: a 416 names the current length so the client can re-plan.
+                let reply = BackendReply.text(416, "range not satisfiable\n",
+                                              extraHeaders: [("Accept-Ranges", "bytes"), ("Content-Range", "bytes */\(size)")])
+                try send(reply, for: request, keepAlive: keepAlive)
                 return
             case .full:
                 first = 0
                 last = size &- 1
-                head.headers.append(("Content-Length", "\(size)"))
+                head.headers += [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
+                                 ("Content-Length", "\(size)")]
             case .partial(let rangeFirst, let rangeLast):
                 head.status = 206
                 first = rangeFirst
                 last = rangeLast
-                head.headers += [("Content-Range", "bytes \(first)-\(last)/\(size)"),
+                head.headers += [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
+                                 ("Content-Range", "bytes \(first)-\(last)/\(size)"),
                                  ("Content-Length", "\(last - first + 1)")]
             }
             try BlockingSocket.writeAll(fd, head.bytes)

@@ -51,6 +51,7 @@ struct BasculeBackendCommand: ParsableCommand {
 
     func run() throws {
         TerminationSignals.block()
+        FileDescriptorLimit.raiseToHardLimit()
         let server = try BackendServer(configuration: BackendConfiguration(listen: listen, name: name, role: role, mode: mode))
         try server.start()
         // The readiness signal scripts and tests wait for: written unbuffered, in one write.
