@@ -15,6 +15,7 @@ final class BackendState: Sendable {
 ///
 /// Thread-per-connection keeps the backend obviously correct (it is the reference the balancer
 /// is tested against); a thousand idle keep-alive connections cost a thousand small stacks.
+/// A server lives as long as its process: there is no stop, the process exits instead.
 public final class BackendServer: Sendable {
     public let configuration: BackendConfiguration
     /// The listening address with the real port (the kernel's choice when asked for port 0).

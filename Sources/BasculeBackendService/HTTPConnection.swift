@@ -64,6 +64,10 @@ struct HTTPConnection {
             try rejectAndClose(error)
             return false
         }
+        if bodyLength > 0, start == end, head.header("Expect")?.lowercased() == "100-continue" {
+            // curl and others hold a body back (about a second) until the server invites it.
+            try BlockingSocket.writeAll(fd, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+        }
         guard try discardBody(bodyLength) else { return false }
 
         state.requestsServed.add(1, ordering: .relaxed)

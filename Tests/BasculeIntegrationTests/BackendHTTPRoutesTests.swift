@@ -108,6 +108,18 @@ final class BackendHTTPRoutesTests {
         #expect(try client.get(port: port, path: "/health").status == 200)
     }
 
+    @Test func expectContinueInvitesTheBody() throws {
+        let socket = try TCPClient(port: port)
+        defer { socket.close() }
+        try socket.sendAll("POST /admin/recover HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        var interim: [UInt8] = []
+        while !String(decoding: interim, as: UTF8.self).hasSuffix("\r\n\r\n") { interim += try socket.read(maxBytes: 1) }
+        #expect(String(decoding: interim, as: UTF8.self) == "HTTP/1.1 100 Continue\r\n\r\n")
+        try socket.sendAll("hello")
+        let connection = HTTPClientConnection(socket: socket, host: "127.0.0.1", port: port)
+        #expect(try connection.sendRaw([]).status == 200)
+    }
+
     @Test func requestBodiesAreDiscarded() throws {
         let connection = try client.connect(port: port)
         defer { connection.close() }

@@ -31,8 +31,9 @@ final class ManagedProcess: Sendable {
     /// The raw wait status, once reaped. The Mutex also serialises waitpid calls.
     private let waitStatus = Mutex<Int32?>(nil)
 
-    /// Starts `executable` (an absolute path) with `arguments`, inheriting the environment.
-    init(executable: String, arguments: [String]) throws {
+    /// Starts `executable` (an absolute path) with `arguments`, inheriting the environment
+    /// with `environment` entries added or replaced.
+    init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
         self.executable = executable
         self.arguments = arguments
 
@@ -76,8 +77,10 @@ final class ManagedProcess: Sendable {
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let envp: [UnsafeMutablePointer<CChar>?] = ManagedProcess.environmentEntries(adding: environment).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
         var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard result == 0 else {
             [outPipe[0], errPipe[0]].forEach { close($0) }
             throw Failure(description: "posix_spawn \(executable) failed: \(SocketError(call: "posix_spawn", errno: result))")
@@ -209,6 +212,18 @@ final class ManagedProcess: Sendable {
     /// After the leader is gone, kill anything it left behind in its group.
     private func killStragglers() {
         kill(-pid, SIGKILL)
+    }
+
+    private static func environmentEntries(adding overrides: [String: String]) -> [String] {
+        var entries: [String] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let text = String(decoding: UnsafeRawBufferPointer(start: entry, count: strlen(entry)), as: UTF8.self)
+            let name = text.split(separator: "=", maxSplits: 1).first.map(String.init) ?? text
+            if overrides[name] == nil { entries.append(text) }
+            cursor += 1
+        }
+        return entries + overrides.map { "\($0.key)=\($0.value)" }.sorted()
     }
 
     private static func exitCode(_ status: Int32) -> Int32 {
