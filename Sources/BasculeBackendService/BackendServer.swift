@@ -1,1 +1,94 @@
-// Filled in by the backend-service work.
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runtime state the admin routes change and every connection reads.
+final class BackendState: Sendable {
+    let failing = Atomic<Bool>(false)
+    let slowMilliseconds = Atomic<Int>(0)
+    let activeConnections = Atomic<Int>(0)
+    let requestsServed = Atomic<Int>(0)
+}
+
+/// The backend: a listening socket, an accept thread, and one blocking thread per connection.
+///
+/// Thread-per-connection keeps the backend obviously correct (it is the reference the balancer
+/// is tested against); a thousand idle keep-alive connections cost a thousand small stacks.
+/// A server lives as long as its process: there is no stop, the process exits instead.
+public final class BackendServer: Sendable {
+    public let configuration: BackendConfiguration
+    /// The listening address with the real port (the kernel's choice when asked for port 0).
+    public let boundAddress: SocketAddress
+    let state = BackendState()
+    private let listener: Int32
+
+    /// Seconds a connection may sit idle (no request, no echo data) before the backend drops it.
+    static let idleTimeoutSeconds = 300.0
+
+    /// Binds and listens; connections queue in the backlog until `start()`.
+    public init(configuration: BackendConfiguration) throws(SocketError) {
+        self.configuration = configuration
+        listener = try BlockingSocket.listen(on: configuration.listen)
+        do throws(SocketError) {
+            boundAddress = configuration.listen.withPort(try BlockingSocket.boundPort(listener))
+        } catch {
+            close(listener)
+            throw error
+        }
+    }
+
+    /// Starts the accept thread and returns.
+    public func start() throws(SocketError) {
+        try DetachedThread.start { [self] in acceptLoop() }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                switch errno {
+                case EINTR, ECONNABORTED, EPROTO:
+                    continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory: back off instead of spinning; queued clients wait.
+                    usleep(10_000)
+                    continue
+                case EBADF, EINVAL, ENOTSOCK, EFAULT:
+                    // The listener itself is broken: a bug, so stop loudly rather than spin.
+                    fatalError("accept on listener \(listener) failed: \(SocketError(call: "accept", errno: errno))")
+                default:
+                    logToStandardError("accept failed: \(SocketError(call: "accept", errno: errno))")
+                    usleep(10_000)
+                    continue
+                }
+            }
+            try? BlockingSocket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, name: "setsockopt(TCP_NODELAY)")
+            try? BlockingSocket.setTimeouts(fd, seconds: BackendServer.idleTimeoutSeconds)
+            do {
+                try DetachedThread.start { [self] in serve(fd) }
+            } catch {
+                logToStandardError("\(error); dropping connection")
+                close(fd)
+            }
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        state.activeConnections.add(1, ordering: .relaxed)
+        defer { state.activeConnections.subtract(1, ordering: .relaxed) }
+        switch configuration.mode {
+        case .http:
+            var connection = HTTPConnection(fd: fd, configuration: configuration, state: state)
+            connection.run()
+        case .echo:
+            EchoConnection(fd: fd).run()
+        }
+    }
+}
+
+/// Unbuffered, so a line is never lost or interleaved mid-way when the process is killed.
+func logToStandardError(_ message: String) {
+    let line = Array("bascule-backend: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import BasculeBackendService
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SocketAddress: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let address = try? SocketAddress(parsing: argument) else { return nil }
+        self = address
+    }
+}
+
+extension BackendRole: ExpressibleByArgument {}
+extension BackendMode: ExpressibleByArgument {}
+
+@main
+struct BasculeBackendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bascule-backend",
+        abstract: "A minimal backend server for trying, testing and benchmarking Bascule.",
+        discussion: """
+            Once listening, prints one line, "listening on HOST:PORT", with the real port \
+            (use port 0 to let the kernel choose). SIGTERM or SIGINT stops it at once.
+
+            HTTP routes: GET /health, GET /whoami, GET / (a document for the role), \
+            GET /content/NAME?size=N (N deterministic bytes, Range supported; N accepts \
+            K/KiB/M/MiB/G/GiB), POST /admin/fail, POST /admin/recover, POST /admin/slow?ms=M.
+            Every response carries X-Backend: NAME.
+            """)
+
+    @Option(help: ArgumentHelp("Address to listen on: 127.0.0.1:9101, [::1]:9101, or port 0 for any free port.",
+                               valueName: "host:port"))
+    var listen: SocketAddress
+
+    @Option(help: "Name reported by /whoami and in the X-Backend header.")
+    var name: String
+
+    @Option(help: "What GET / returns: a package list (publishing), a JSON status (management) or a CSV report (reporting).")
+    var role: BackendRole = .publishing
+
+    @Option(help: "http serves the routes; echo is a raw TCP echo server.")
+    var mode: BackendMode = .http
+
+    func validate() throws {
+        guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
+        guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+            throw ValidationError("--name must not contain control characters (it is sent in a header)")
+        }
+    }
+
+    func run() throws {
+        TerminationSignals.block()
+        FileDescriptorLimit.raiseToHardLimit()
+        let server = try BackendServer(configuration: BackendConfiguration(listen: listen, name: name, role: role, mode: mode))
+        try server.start()
+        // The readiness signal scripts and tests wait for: written unbuffered, in one write.
+        let ready = Array("listening on \(server.boundAddress)\n".utf8)
+        _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        _ = TerminationSignals.wait()
+        // Connections are plain blocking threads with nothing to flush: exiting is the shutdown.
+        Glibc.exit(0)
+    }
+}

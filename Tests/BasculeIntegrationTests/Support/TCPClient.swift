@@ -1,0 +1,75 @@
+import BasculeBackendService
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking TCP client socket on loopback with a timeout on every read and write.
+///
+/// Sendable so one thread can send while another reads (an echo test must, or both sides
+/// fill their socket buffers and stall). A timeout surfaces as a `SocketError` whose
+/// `isTimeout` is true.
+final class TCPClient: Sendable {
+    let fd: Int32
+    private let closed = Atomic<Bool>(false)
+
+    /// Connects to `host` ("127.0.0.1" or "::1") and `port`.
+    init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10)) throws {
+        fd = try BlockingSocket.connect(to: SocketAddress(host: host, port: port), timeoutSeconds: timeout.seconds)
+    }
+
+    deinit { close() }
+
+    func sendAll(_ bytes: [UInt8]) throws {
+        try BlockingSocket.writeAll(fd, bytes)
+    }
+
+    func sendAll(_ text: String) throws {
+        try sendAll(Array(text.utf8))
+    }
+
+    func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        try BlockingSocket.writeAll(fd, bytes)
+    }
+
+    /// Reads what is available into `buffer`; 0 means the peer closed its side.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try BlockingSocket.read(fd, into: buffer)
+    }
+
+    /// Reads what is available, up to `maxBytes`; empty means the peer closed its side.
+    func read(maxBytes: Int = 64 * 1024) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: maxBytes) { storage, initialized in
+            initialized = try BlockingSocket.read(fd, into: UnsafeMutableRawBufferPointer(storage))
+        }
+    }
+
+    /// Reads until the peer closes, failing if more than `limit` bytes arrive.
+    func readToEOF(limit: Int = 64 << 20) throws -> [UInt8] {
+        var result: [UInt8] = []
+        while true {
+            let chunk = try read()
+            if chunk.isEmpty { return result }
+            result += chunk
+            if result.count > limit { throw SocketError(call: "readToEOF (more than \(limit) bytes)", errno: EFBIG) }
+        }
+    }
+
+    /// Half-close: the peer reads EOF, our read side stays open for its answer.
+    func shutdownWrite() {
+        BlockingSocket.shutdownWrite(fd)
+    }
+
+    /// Makes the next close send RST instead of FIN (SO_LINGER 0), as a crashed client would.
+    func setResetOnClose() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
+
+    /// Idempotent, so an explicit close and `deinit` never close a reused descriptor.
+    func close() {
+        if closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+            _ = Glibc.close(fd)
+        }
+    }
+}
