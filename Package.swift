@@ -36,7 +36,8 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeBackendService",
-                dependencies: ["CLinux", "COpenSSL"],
+                dependencies: ["CLinux", "COpenSSL",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: strict),
 
         .executableTarget(name: "bascule",

@@ -10,6 +10,6 @@ struct BasculeCommand: ParsableCommand {
             `bascule check --config FILE` to validate a configuration, and \
             `bascule run --config FILE` in production.
             """,
-        subcommands: [RunCommand.self, CheckCommand.self, DemoCommand.self, CtlCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, DemoCommand.self, CtlCommand.self, BackendSubcommand.self]
     )
 }

@@ -27,7 +27,7 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         LogSetup.bootstrap(level: logLevel)
         let configuration = try ConfigurationFile.loadOrExit(config)
-        let backendPath = try Self.backendExecutable()
+        let (backendPath, backendPrefix) = try Self.backendExecutable()
         var children: [ChildProcess] = []
         defer { children.reversed().forEach { $0.stop() } }
 
@@ -36,7 +36,7 @@ struct DemoCommand: ParsableCommand {
             for backend in service.backends {
                 children.append(try ChildProcess(
                     path: backendPath,
-                    arguments: ["--listen", backend.address.description, "--name", backend.name, "--role", role],
+                    arguments: backendPrefix + ["--listen", backend.address.description, "--name", backend.name, "--role", role],
                     name: backend.name))
             }
         }
@@ -75,18 +75,17 @@ struct DemoCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// bascule-backend is built next to bascule by `swift build`/`swift run`.
-    static func backendExecutable() throws -> String {
+    /// bascule-backend when it was built beside bascule, else this binary's own `backend`
+    /// subcommand (`swift run bascule` builds only the bascule product).
+    static func backendExecutable() throws -> (path: String, prefix: [String]) {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         guard length > 0 else { throw DemoError(description: "cannot find my own executable") }
         let own = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let directory = own.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let path = directory + "/bascule-backend"
-        guard access(path, X_OK) == 0 else {
-            throw DemoError(description: "\(path) not found: build it with `swift build -c release` (or use `swift run -c release bascule demo`)")
-        }
-        return path
+        let sibling = directory + "/bascule-backend"
+        if access(sibling, X_OK) == 0 { return (sibling, []) }
+        return (own, ["backend"])
     }
 
     /// Polls until the backend accepts connections: the readiness condition itself, bounded.

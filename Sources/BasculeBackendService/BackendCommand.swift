@@ -1,5 +1,4 @@
 import ArgumentParser
-import BasculeBackendService
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,9 +13,10 @@ extension SocketAddress: ExpressibleByArgument {
 extension BackendRole: ExpressibleByArgument {}
 extension BackendMode: ExpressibleByArgument {}
 
-@main
-struct BasculeBackendCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The backend service's command line; shared by `bascule-backend` and by `bascule backend`,
+/// which the demo uses when `bascule-backend` was not built beside it.
+public struct BackendCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "bascule-backend",
         abstract: "A minimal backend server for trying, testing and benchmarking Bascule.",
         discussion: """
@@ -31,25 +31,27 @@ struct BasculeBackendCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Address to listen on: 127.0.0.1:9101, [::1]:9101, or port 0 for any free port.",
                                valueName: "host:port"))
-    var listen: SocketAddress
+    public var listen: SocketAddress
 
     @Option(help: "Name reported by /whoami and in the X-Backend header.")
-    var name: String
+    public var name: String
 
     @Option(help: "What GET / returns: a package list (publishing), a JSON status (management) or a CSV report (reporting).")
-    var role: BackendRole = .publishing
+    public var role: BackendRole = .publishing
 
     @Option(help: "http serves the routes; echo is a raw TCP echo server.")
-    var mode: BackendMode = .http
+    public var mode: BackendMode = .http
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
         guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
             throw ValidationError("--name must not contain control characters (it is sent in a header)")
         }
     }
 
-    func run() throws {
+    public func run() throws {
         TerminationSignals.block()
         FileDescriptorLimit.raiseToHardLimit()
         let server = try BackendServer(configuration: BackendConfiguration(listen: listen, name: name, role: role, mode: mode))

@@ -1,0 +1,3 @@
+import BasculeBackendService
+
+BackendCommand.main()
