@@ -133,6 +133,32 @@ def tree_pids(root):
     return out
 
 
+def cpu_times():
+    """Per-CPU (busy, total, steal, process) jiffies from /proc/stat. Busy
+    includes irq/softirq: on loopback much of the TCP work is softirq time that
+    no process stat shows, so this is the honest "is this core saturated" view.
+    process = user+nice+system: compared with our own processes' CPU it shows
+    how much other tenants of the machine used during a run."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *v = line.split()
+                v = list(map(int, v[:8]))  # user nice system idle iowait irq softirq steal
+                out[int(name[3:])] = (sum(v) - v[3] - v[4], sum(v), v[7], v[0] + v[1] + v[2])
+    return out
+
+
+def busy_pct(t0, t1, cpus):
+    # Mean busy % over the given CPUs between two cpu_times() samples.
+    if not cpus:
+        return None, None
+    busy = sum(t1[c][0] - t0[c][0] for c in cpus)
+    total = sum(t1[c][1] - t0[c][1] for c in cpus) or 1
+    steal = sum(t1[c][2] - t0[c][2] for c in cpus)
+    return 100 * busy / total, 100 * steal / total
+
+
 # ---------------------------------------------------------------- configs
 
 def stream_module_path():
@@ -310,7 +336,8 @@ def placement(workers, mode):
 
 # ---------------------------------------------------------------- report
 
-METRICS = ("rps", "mb_per_s", "p99_ms", "cpu_per_100k", "proxy_cpu_pct", "load_cpu_pct", "errors")
+METRICS = ("rps", "mb_per_s", "p99_ms", "cpu_per_100k", "proxy_cpu_pct", "load_core_pct",
+           "proxy_core_pct", "other_cpu_pct", "errors")
 
 
 def medians(runs, scenarios, targets):
@@ -340,9 +367,10 @@ def fmt(v, spec):
 def table(med, scenarios):
     cols = [("target", "<8", None), ("req/s", ">10", ",.0f"), ("±%", ">5", ".0f"),
             ("MB/s", ">8", ".1f"), ("p99 ms", ">8", ".2f"), ("CPU s/100k", ">10", ".3f"),
-            ("proxy CPU%", ">10", ".0f"), ("load CPU%", ">9", ".0f"), ("errors", ">6", "d")]
+            ("proxy CPU%", ">10", ".0f"), ("core% load/proxy", ">16", None),
+            ("other%", ">6", ".0f"), ("errors", ">6", "d")]
     keys = [None, "rps", "rps_spread_pct", "mb_per_s", "p99_ms", "cpu_per_100k",
-            "proxy_cpu_pct", "load_cpu_pct", "errors"]
+            "proxy_cpu_pct", "cores", "other_cpu_pct", "errors"]
     lines = []
     header = "  ".join(format(c[0], c[1]) for c in cols)
     for sc in scenarios:
@@ -352,7 +380,9 @@ def table(med, scenarios):
         for t, m in med[sc].items():
             cells = [format(t, cols[0][1])]
             for (name, align, spec), k in zip(cols[1:], keys[1:]):
-                cells.append(format(fmt(m.get(k), spec), align))
+                v = (f"{fmt(m['load_core_pct'], '.0f')}/{fmt(m['proxy_core_pct'], '.0f')}"
+                     if k == "cores" else fmt(m.get(k), spec))
+                cells.append(format(v, align))
             lines.append("  ".join(cells))
     return "\n".join(lines)
 
@@ -457,12 +487,12 @@ def main():
                     backend = procs["backend"]
                     c0p = proxy.cpu_seconds() if proxy else None
                     c0b = backend.cpu_seconds()
-                    ru0 = os.times()
+                    ru0, ct0 = os.times(), cpu_times()
                     t0 = time.monotonic()
                     out = run_wrk(f"http://127.0.0.1:{ports[t]}{path}", conns, args.duration,
                                   not keepalive, load_cpus)
                     wall = time.monotonic() - t0
-                    ru1 = os.times()
+                    ru1, ct1 = os.times(), cpu_times()
                     wrk_cpu = (ru1.children_user - ru0.children_user
                                + ru1.children_system - ru0.children_system)
                     r = parse_wrk(out)
@@ -474,18 +504,28 @@ def main():
                     # load CPU% = wrk + backend busy time; ~100% per load core = the
                     # generator side, not the proxy, is the bottleneck.
                     r["load_cpu_pct"] = 100 * (wrk_cpu + r["backend_cpu_s"]) / wall
+                    r["load_core_pct"], r["load_steal_pct"] = busy_pct(ct0, ct1, load_cpus)
+                    r["proxy_core_pct"], r["proxy_steal_pct"] = busy_pct(ct0, ct1, proxy_cpus)
+                    ours = wrk_cpu + r["backend_cpu_s"]
                     if proxy:
                         proxy.alive_check()
+                        ours += proxy.cpu_seconds() - c0p
                         r["proxy_cpu_s"] = proxy.cpu_seconds() - c0p
                         r["proxy_cpu_pct"] = 100 * r["proxy_cpu_s"] / wall
                         r["cpu_per_100k"] = (r["proxy_cpu_s"] / r["requests"] * 1e5
                                              if r["requests"] else None)
                     else:
                         r["proxy_cpu_s"] = r["proxy_cpu_pct"] = r["cpu_per_100k"] = None
+                    # CPU used by anything but our processes, in % of one core:
+                    # the noise from other tenants (a parallel build, say).
+                    procjiff = sum(ct1[c][3] - ct0[c][3] for c in ct1)
+                    r["other_cpu_pct"] = max(0.0, 100 * (procjiff / CLK_TCK - ours) / wall)
                     runs.append(r)
                     print(f"round {rnd + 1}/{args.rounds} {sc:<16} {t:<8} "
                           f"{r['rps']:>10,.0f} req/s  p99 {fmt(r['p99_ms'], '.2f'):>7} ms  "
-                          f"proxy CPU {fmt(r['proxy_cpu_pct'], '.0f'):>3}%  "
+                          f"proxy CPU {fmt(r['proxy_cpu_pct'], '.0f'):>3}%  cores "
+                          f"{fmt(r['load_core_pct'], '.0f')}/{fmt(r['proxy_core_pct'], '.0f')}%  "
+                          f"other {r['other_cpu_pct']:.0f}%  "
                           f"errors {r['errors']}", flush=True)
                     time.sleep(0.5)  # let closed connections drain between runs
     finally:
@@ -494,7 +534,10 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     med = medians(runs, scenarios, targets)
-    print("\nMedians over rounds (±% = req/s spread (max-min)/median; errors = total)")
+    print("\nMedians over rounds. ±% = req/s spread (max-min)/median; proxy CPU% = proxy\n"
+          "process utime+stime / wall; core% = busy % (incl. softirq) of the load (wrk +\n"
+          "backend) core(s) / the proxy core(s); other% = CPU used by processes not ours\n"
+          "(other tenants), % of one core; errors = total over rounds")
     print(table(med, scenarios))
     subject = "bascule" if "bascule" in proxies else (proxies[0] if proxies else None)
     others = [p for p in proxies if p != subject]
