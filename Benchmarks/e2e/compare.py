@@ -472,7 +472,11 @@ def main():
         # Sanity + warm-up: every target must serve both paths with the right size.
         for t in targets:
             for path, size in (("/small", 100), ("/1m", 1 << 20)):
-                got = http_get_len(ports[t], path)
+                try:
+                    got = http_get_len(ports[t], path)
+                except OSError as e:  # e.g. a proxy that accepts but never relays
+                    raise RuntimeError(f"{t}: GET {path} failed: {e!r}" + (
+                        f"\n{procs[t].stderr_tail()}" if t in procs else ""))
                 if got != size:
                     raise RuntimeError(f"{t}: GET {path} returned {got} bytes, expected {size}")
             run_wrk(f"http://127.0.0.1:{ports[t]}/small", args.connections, 1, False, load_cpus)
@@ -539,6 +543,10 @@ def main():
           "backend) core(s) / the proxy core(s); other% = CPU used by processes not ours\n"
           "(other tenants), % of one core; errors = total over rounds")
     print(table(med, scenarios))
+    noise = statistics.median(r["other_cpu_pct"] for r in runs) if runs else 0
+    if noise > 10:
+        print(f"\nwarning: other processes used a median {noise:.0f}% of a core during the "
+              "runs; absolute figures are noisy, trust ratios and medians over more rounds.")
     subject = "bascule" if "bascule" in proxies else (proxies[0] if proxies else None)
     others = [p for p in proxies if p != subject]
     print(f"\nRatios {subject}/other (req/s >1 better; CPU/100k and p99 <1 better)")
