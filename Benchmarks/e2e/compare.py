@@ -46,6 +46,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+NICE = 0  # set from --nice
+
+
+def renice(pid):
+    """Give a process we started our priority. Every server and wrk runs in its
+    own session (so it can be killed as a group), and with autogroup scheduling
+    (Linux default) each session is its own scheduling group: plain nice then
+    does nothing against other sessions. The autogroup's nice does."""
+    if NICE:
+        try:
+            with open(f"/proc/{pid}/autogroup", "w") as f:
+                f.write(str(NICE))
+        except OSError:
+            pass  # no autogroup (kernel without it): the inherited nice applies
+
+
 def pin(cpus):
     return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
 
@@ -60,6 +76,7 @@ class Proc:
         self.errfile = open(self.errpath, "wb")
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.errfile,
                                   stderr=self.errfile, start_new_session=True)
+        renice(self.p.pid)
 
     def stderr_tail(self):
         with open(self.errpath, "rb") as f:
@@ -306,6 +323,7 @@ def run_wrk(url, connections, duration, close, cpus):
         argv += ["-H", "Connection: close"]
     p = subprocess.Popen(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
+    renice(p.pid)
     try:
         out = p.communicate(timeout=duration + 30)[0].decode(errors="replace")
     finally:
@@ -475,7 +493,10 @@ def main():
     targets = ([] if args.no_direct else ["direct"]) + proxies
 
     if args.nice:
-        # Set on ourselves so every child (servers, wrk) inherits it.
+        # Set on ourselves so every child (servers, wrk) inherits it; renice()
+        # does the same for each child's autogroup.
+        global NICE
+        NICE = args.nice
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     # SIGTERM -> exception, so the finally below still stops everything.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
