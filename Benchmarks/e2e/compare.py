@@ -302,9 +302,12 @@ def parse_wrk(out):
         m = re.search(pattern, out)
         return float(m.group(1)) * units[m.group(2)] if m else None
 
+    done, rps = re.search(r"(\d+) requests in", out), re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not done or not rps:
+        raise RuntimeError(f"cannot parse wrk output:\n{out}")
     r = {
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(done.group(1)),
+        "rps": float(rps.group(1)),
         "bytes_per_s": num_unit(r"Transfer/sec:\s+([\d.]+)(\w+)", UNITS_BYTES),
         "p50_ms": num_unit(r"\n\s+50%\s+([\d.]+)(\w+)", UNITS_TIME),
         "p99_ms": num_unit(r"\n\s+99%\s+([\d.]+)(\w+)", UNITS_TIME),
