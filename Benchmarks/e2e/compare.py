@@ -464,21 +464,23 @@ def ratios(med, scenarios, subject, others):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians over them)")
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=64, help="wrk connections for *-small")
     ap.add_argument("--bulk-connections", type=int, default=8, help="wrk connections for bulk-1m")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list")
     ap.add_argument("--only", default=",".join(PROXIES), help="proxies to run (comma list)")
     ap.add_argument("--no-direct", action="store_true", help="skip the backend-direct reference")
     ap.add_argument("--workers", type=int, default=1, help="workers/threads per proxy")
-    ap.add_argument("--pin", choices=("auto", "none"), default="auto")
+    ap.add_argument("--pin", choices=("auto", "none"), default="auto",
+                    help="auto: wrk+backend on CPU 0, proxy on CPU 1 (see README)")
     ap.add_argument("--nice", type=int, default=0,
                     help="niceness for everything we start; e.g. -10 (root) to outrank other "
                          "tenants' CPU work on a shared box")
     ap.add_argument("--json", help="write raw runs + medians here")
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s (smoke check)")
-    ap.add_argument("--bascule-bin", default=os.environ.get("BASCULE_BIN", "bascule"))
+    ap.add_argument("--bascule-bin", default=os.environ.get("BASCULE_BIN", "bascule"),
+                    help="bascule binary (run.sh passes the release build via $BASCULE_BIN)")
     args = ap.parse_args()
     # Raise our fd limit to the hard limit; every server we start inherits it.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -22,8 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y "${need[@]}" || { apt-get update && apt-get install -y "${need[@]}"; }
 fi
-# Debian starts an nginx service on install; it is not ours, but it listens on
-# :80 only, so it does not interfere with our free-port picks.
+# Debian may start its own nginx service on install: not ours, we leave it
+# alone; it listens on :80 only and our ports are picked free at run time.
 
 # --- build Bascule only if it will be run (default: all proxies)
 only="bascule,haproxy,nginx"
@@ -48,7 +48,7 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 python3 "$here/compare.py" "$@" &
 pid=$!
-wait "$pid"
-status=$?
+status=0
+wait "$pid" || status=$?  # not a bare wait: set -e would exit before we read it
 pid=""
 exit $status
