@@ -364,9 +364,12 @@ def measure(port, path, conns, duration, keepalive, proxy, backend, load_cpus, p
         if r["requests"]:
             r["cpu_per_100k"] = r["proxy_cpu_s"] / r["requests"] * 1e5
     # CPU used by anything but our processes, in % of one core: the noise
-    # from other tenants of the machine (a parallel build, say).
+    # from other tenants of the machine (a parallel build, say). Only over the
+    # cores this run uses: others filling the idle proxy core in a "direct"
+    # run do not disturb it.
     ours = r["wrk_cpu_s"] + r["backend_cpu_s"] + (r["proxy_cpu_s"] or 0)
-    procjiff = sum(ct1[c][3] - ct0[c][3] for c in ct1)
+    used = (load_cpus + (proxy_cpus if proxy else [])) if load_cpus else list(ct1)
+    procjiff = sum(ct1[c][3] - ct0[c][3] for c in used)
     r["other_cpu_pct"] = max(0.0, 100 * (procjiff / CLK_TCK - ours) / wall)
     return r
 
@@ -571,7 +574,7 @@ def main():
     print("\nMedians over rounds. ±% = req/s spread (max-min)/median; proxy CPU% = proxy\n"
           "process utime+stime / wall; core% = busy % (incl. softirq) of the load (wrk +\n"
           "backend) core(s) / the proxy core(s); other% = CPU used by processes not ours\n"
-          "(other tenants), % of one core; errors = total over rounds")
+          "on the cores the run uses (other tenants), % of one core; errors = total")
     print(table(med, scenarios))
     noise = statistics.median(r["other_cpu_pct"] for r in runs) if runs else 0
     if noise > 10:
