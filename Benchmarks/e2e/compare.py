@@ -444,20 +444,32 @@ def table(med, scenarios):
     return "\n".join(lines)
 
 
-def ratios(med, scenarios, subject, others):
+def ratios(runs, scenarios, subject, others):
+    """subject/other per scenario, as the median over rounds of the ratio
+    within each round. Why paired: runs of one round are seconds apart, so a
+    machine-wide slowdown (it moves every target of a round together here)
+    cancels out in the pair instead of adding to the spread."""
+    by = {(r["scenario"], r["round"], r["target"]): r for r in runs}
+    rounds = sorted({r["round"] for r in runs})
     rows, out = [], {}
     for sc in scenarios:
         for o in others:
-            a, b = med.get(sc, {}).get(subject), med.get(sc, {}).get(o)
-            if not a or not b:
+            pairs = [(by[sc, n, subject], by[sc, n, o]) for n in rounds
+                     if (sc, n, subject) in by and (sc, n, o) in by]
+            if not pairs:
                 continue
-            def q(k):
-                return a[k] / b[k] if a.get(k) and b.get(k) else None
-            r = {"rps": q("rps"), "cpu_per_100k": q("cpu_per_100k"), "p99_ms": q("p99_ms")}
+            r = {"rounds": len(pairs)}
+            for k in ("rps", "cpu_per_100k", "p99_ms"):
+                qs = [a[k] / b[k] for a, b in pairs if a.get(k) and b.get(k)]
+                r[k] = statistics.median(qs) if qs else None
+                r[k + "_range"] = (min(qs), max(qs)) if qs else None
             out.setdefault(sc, {})[f"{subject}/{o}"] = r
+            lo_hi = r["rps_range"]
             rows.append(f"{sc:<16}  {subject + '/' + o:<16}  {fmt(r['rps'], '>6.2f')}  "
-                        f"{fmt(r['cpu_per_100k'], '>9.2f')}  {fmt(r['p99_ms'], '>7.2f')}")
-    head = f"{'scenario':<16}  {'ratio':<16}  {'req/s':>6}  {'CPU/100k':>9}  {'p99':>7}"
+                        f"{(f'{lo_hi[0]:.2f}-{lo_hi[1]:.2f}' if lo_hi else '-'):>11}  "
+                        f"{fmt(r['cpu_per_100k'], '>9.2f')}  {fmt(r['p99_ms'], '>6.2f')}")
+    head = (f"{'scenario':<16}  {'ratio':<16}  {'req/s':>6}  {'req/s range':>11}  "
+            f"{'CPU/100k':>9}  {'p99':>6}")
     text = "\n".join([head, "-" * len(head)] + rows) if rows else "(no pair to compare)"
     return text, out
 
@@ -583,10 +595,11 @@ def main():
               + ("" if args.nice < 0 else ", or run with --nice -10 (as root)") + ".")
     subject = "bascule" if "bascule" in proxies else (proxies[0] if proxies else None)
     others = [p for p in proxies if p != subject]
-    print(f"\nRatios {subject}/other (req/s >1 better; CPU/100k and p99 <1 better)")
+    print(f"\nRatios {subject}/other: median over rounds of the same-round ratio; range = min-max\n"
+          "(req/s >1 better; CPU/100k and p99 <1 better)")
     if subject != "bascule":
         print("(bascule not run: showing the ratio of the first proxy instead)")
-    rtext, rjson = ratios(med, scenarios, subject, others)
+    rtext, rjson = ratios(runs, scenarios, subject, others)
     print(rtext)
     if args.json:
         meta = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
