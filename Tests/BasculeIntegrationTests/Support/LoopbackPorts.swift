@@ -7,7 +7,7 @@ import Glibc
 /// process using it starts. Another process may take it in between; prefer `--listen …:0`
 /// and reading the real port back wherever the program supports it.
 func freeLoopbackPort() throws -> UInt16 {
-    let fd = try BlockingSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), backlog: 1)
+    let fd = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 1)
     defer { close(fd) }
     return try BlockingSocket.boundPort(fd)
 }

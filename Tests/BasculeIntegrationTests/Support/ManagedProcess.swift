@@ -152,11 +152,20 @@ final class ManagedProcess: Sendable {
 
     /// Waits for the exit and returns its status: the exit code, or 128 + signal number when a
     /// signal killed it (the shell's convention). Nil if still running after `timeout`.
+    /// Once it returns a status, `lines` holds all the output (unless a grandchild still
+    /// holds the pipes open a second later).
     @discardableResult
     func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while true {
-            if let status = reap(blocking: false) { return Self.exitCode(status) }
+            if let status = reap(blocking: false) {
+                // The exit can be seen before the readers have drained the last output.
+                let drainDeadline = ContinuousClock.now + .seconds(1)
+                while output.openStreams.load(ordering: .acquiring) > 0 && ContinuousClock.now < drainDeadline {
+                    sleep(for: .milliseconds(2))
+                }
+                return Self.exitCode(status)
+            }
             if ContinuousClock.now >= deadline { return nil }
             sleep(for: .milliseconds(5))
         }

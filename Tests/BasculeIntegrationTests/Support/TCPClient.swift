@@ -4,6 +4,9 @@ import Synchronization
 import Glibc
 #endif
 
+// SocketAddress is module-qualified here because BasculeProxy declares one too, and this
+// target may come to depend on both.
+
 /// A blocking TCP client socket on loopback with a timeout on every read and write.
 ///
 /// Sendable so one thread can send while another reads (an echo test must, or both sides
@@ -15,7 +18,7 @@ final class TCPClient: Sendable {
 
     /// Connects to `host` ("127.0.0.1" or "::1") and `port`.
     init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10)) throws {
-        fd = try BlockingSocket.connect(to: SocketAddress(host: host, port: port), timeoutSeconds: timeout.seconds)
+        fd = try BlockingSocket.connect(to: BasculeBackendService.SocketAddress(host: host, port: port), timeoutSeconds: timeout.seconds)
     }
 
     deinit { close() }
