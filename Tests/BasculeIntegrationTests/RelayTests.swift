@@ -1,0 +1,244 @@
+import BasculeBackendService
+import Foundation
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The relay through real processes: bytes arrive intact both ways, half-close is honoured,
+/// many connections at once, a refusing backend is skipped, descriptor exhaustion is survived.
+@Suite("Relay", .serialized, .timeLimit(.minutes(3)))
+struct RelayTests {
+    private func service(_ name: String, backends: [(String, UInt16)], strategy: String = "round-robin",
+                         extra: [String: Any] = [:]) -> [String: Any] {
+        var service: [String: Any] = [
+            "name": name, "strategy": strategy, "healthCheck": ["type": "none"],
+            "backends": backends.map { ["name": $0.0, "address": "127.0.0.1:\($0.1)"] },
+        ]
+        for (key, value) in extra { service[key] = value }
+        return service
+    }
+
+    @Test func a256MiBTransferArrivesByteIdenticalInEachDirection() throws {
+        let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
+        defer { echo.terminate() }
+        let (http, httpPort) = try BackendProcess.start(name: "pub1")
+        defer { http.terminate() }
+        let balancer = try BalancerProcess(services: [
+            service("echo", backends: [("echo1", echoPort)]),
+            service("publishing", backends: [("pub1", httpPort)]),
+        ])
+        defer { balancer.process.terminate() }
+
+        // Client → backend → client: 256 MiB up and the same back, hashed on both sides.
+        let size = 256 << 20
+        let generator = ContentGenerator(name: "upload")
+        let client = try TCPClient(port: balancer.port("echo"), timeout: .seconds(30))
+        let received = Mutex<(count: Int, hash: String)>((0, ""))
+        let readerDone = Atomic<Bool>(false)
+        try DetachedThread.start {
+            let hasher = SHA256Hasher()
+            var total = 0
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { buffer.deallocate() }
+            while let n = try? client.read(into: buffer), n > 0 {
+                hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                total += n
+            }
+            let digest = hasher.finalize()
+            received.withLock { $0 = (total, digest) }
+            readerDone.store(true, ordering: .releasing)
+        }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { chunk.deallocate() }
+        var offset = 0
+        while offset < size {
+            generator.fill(offset: UInt64(offset), into: chunk)
+            try client.sendAll(UnsafeRawBufferPointer(chunk))
+            offset += chunk.count
+        }
+        client.shutdownWrite()
+        try waitUntil("the echo of 256 MiB to come back", timeout: .seconds(120)) { readerDone.load(ordering: .acquiring) }
+        let result = received.withLock { $0 }
+        #expect(result.count == size)
+        #expect(result.hash == generator.sha256(size: UInt64(size)))
+
+        // Backend → client: a 256 MiB download.
+        let hasher = SHA256Hasher()
+        let download = try TestHTTPClient(timeout: .seconds(30)).download(port: balancer.port("publishing"), path: "/content/pkg?size=256MiB") {
+            hasher.update($0)
+        }
+        #expect(download.status == 200)
+        #expect(download.bytesReceived == UInt64(size))
+        #expect(hasher.finalize() == ContentGenerator(name: "pkg").sha256(size: UInt64(size)))
+    }
+
+    @Test func aClientThatHalfClosesStillReceivesTheWholeResponse() throws {
+        let (http, httpPort) = try BackendProcess.start(name: "pub1")
+        defer { http.terminate() }
+        let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
+        defer { echo.terminate() }
+        let balancer = try BalancerProcess(services: [
+            service("publishing", backends: [("pub1", httpPort)]),
+            service("echo", backends: [("echo1", echoPort)]),
+        ])
+        defer { balancer.process.terminate() }
+
+        // HTTP/1.0 request, then FIN at once: the 4 MiB response must still arrive in full.
+        let client = try TCPClient(port: balancer.port("publishing"))
+        try client.sendAll("GET /content/half?size=4MiB HTTP/1.0\r\nHost: test\r\n\r\n")
+        client.shutdownWrite()
+        let response = try client.readToEOF()
+        let separator = Array("\r\n\r\n".utf8)
+        let headEnd = try #require(response.indices.first { response[$0...].starts(with: separator) })
+        let body = Array(response[(headEnd + 4)...])
+        #expect(String(decoding: response[..<headEnd], as: UTF8.self).hasPrefix("HTTP/1.0 200") ||
+                String(decoding: response[..<headEnd], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        #expect(body.count == 4 << 20)
+        #expect(SHA256Hasher.hex(of: body) == ContentGenerator(name: "half").sha256(size: 4 << 20))
+
+        // Raw TCP: the echo of everything sent before the FIN comes back, then EOF.
+        let raw = try TCPClient(port: balancer.port("echo"))
+        let message = ContentGenerator(name: "fin").bytes(offset: 0, count: 300_000)
+        try raw.sendAll(message)
+        raw.shutdownWrite()
+        #expect(try raw.readToEOF() == message)
+    }
+
+    @Test func aThousandConcurrentConnectionsAllComplete() throws {
+        let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
+        defer { echo.terminate() }
+        let balancer = try BalancerProcess(services: [service("echo", backends: [("echo1", echoPort)])], workers: 2)
+        defer { balancer.process.terminate() }
+
+        // All open at once before any is used, so the balancer really holds 1,000 pairs.
+        var clients: [TCPClient] = []
+        for _ in 0..<1000 { clients.append(try TCPClient(port: balancer.port("echo"), timeout: .seconds(20))) }
+        for (index, client) in clients.enumerated() { try client.sendAll("hello \(index)\n") }
+        var answered = 0
+        for (index, client) in clients.enumerated() {
+            let expected = Array("hello \(index)\n".utf8)
+            var got: [UInt8] = []
+            while got.count < expected.count {
+                let bytes = try client.read(maxBytes: 64)
+                if bytes.isEmpty { break }
+                got += bytes
+            }
+            if got == expected { answered += 1 }
+        }
+        #expect(answered == 1000)
+        clients.forEach { $0.close() }
+        try waitUntil("every proxied connection to close") {
+            try balancer.metric("bascule_backend_active_connections") == 0
+        }
+    }
+
+    @Test func aBackendThatRefusesConnectionsIsSkippedWithoutTheClientNoticing() throws {
+        let (pub1, port1) = try BackendProcess.start(name: "pub1")
+        defer { pub1.terminate() }
+        let refusing = try freeLoopbackPort()  // nothing listens there
+        let balancer = try BalancerProcess(services: [
+            service("publishing", backends: [("dead", refusing), ("pub1", port1)], extra: ["retries": 2]),
+        ])
+        defer { balancer.process.terminate() }
+
+        for _ in 0..<20 {
+            let response = try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami")
+            #expect(response.status == 200)
+            #expect(response.bodyText == "pub1\n")
+        }
+        #expect(try balancer.metric("bascule_backend_connect_failures_total", ["backend": "dead"]) >= 10)
+    }
+
+    @Test func whenEveryBackendRefusesTheClientIsClosedAndCounted() throws {
+        let balancer = try BalancerProcess(services: [
+            service("publishing", backends: [("dead1", try freeLoopbackPort()), ("dead2", try freeLoopbackPort())]),
+        ])
+        defer { balancer.process.terminate() }
+        let client = try TCPClient(port: balancer.port("publishing"))
+        try client.sendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        // Closed with its request unread, so the kernel may answer with a reset: either way
+        // the client gets no bytes and no hang.
+        let answer = (try? client.readToEOF()) ?? []
+        #expect(answer.isEmpty)
+        try waitUntil("the failed connection to be counted") {
+            try balancer.metric("bascule_service_connections_failed_total") == 1
+        }
+    }
+
+    @Test func atTheDescriptorLimitItKeepsServingRefusesTheRestIdlesAndRecovers() throws {
+        let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
+        defer { echo.terminate() }
+        let balancer = try BalancerProcess(services: [service("echo", backends: [("echo1", echoPort)])],
+                                           shell: "ulimit -n 64;")
+        defer { balancer.process.terminate() }
+
+        // 64 descriptors hold ~20 proxied connections (two sockets each, plus the process's own).
+        var held: [TCPClient] = []
+        for index in 0..<20 {
+            let client = try TCPClient(port: balancer.port("echo"), timeout: .seconds(5))
+            try client.sendAll("held \(index)\n")
+            if try client.read(maxBytes: 64) == Array("held \(index)\n".utf8) { held.append(client) } else { break }
+        }
+        #expect(held.count >= 10)
+        // Far more than the limit: each is refused (closed) or left unserved, never a crash.
+        var refused = 0
+        for _ in 0..<40 {
+            guard let extra = try? TCPClient(port: balancer.port("echo"), timeout: .seconds(2)) else { refused += 1; continue }
+            try? extra.sendAll("x\n")
+            if ((try? extra.read(maxBytes: 8)) ?? []).isEmpty { refused += 1 }
+            extra.close()
+        }
+        #expect(refused > 0)
+        // Idle at the limit: no busy loop.
+        let before = try Self.cpuTicks(balancer.process.pid)
+        sleep(for: .seconds(1))
+        let after = try Self.cpuTicks(balancer.process.pid)
+        #expect(after - before <= 5, "balancer used \(after - before) ticks in 1 s while idle at the descriptor limit")
+        // The connections it has still work.
+        for (index, client) in held.enumerated() {
+            try client.sendAll("again \(index)\n")
+            #expect(try client.read(maxBytes: 64) == Array("again \(index)\n".utf8))
+        }
+        // And it recovers once they close.
+        held.forEach { $0.close() }
+        try waitUntil("a new connection to be served after the others closed", timeout: .seconds(10)) {
+            guard let client = try? TCPClient(port: balancer.port("echo"), timeout: .seconds(2)) else { return false }
+            try? client.sendAll("back\n")
+            return ((try? client.read(maxBytes: 8)) ?? []) == Array("back\n".utf8)
+        }
+    }
+
+    @Test func sigtermDuringADownloadLetsItFinishRefusesNewConnectionsAndExitsZero() throws {
+        let (http, httpPort) = try BackendProcess.start(name: "pub1")
+        defer { http.terminate() }
+        let balancer = try BalancerProcess(services: [service("publishing", backends: [("pub1", httpPort)])])
+        defer { balancer.process.terminate() }
+
+        let connection = try TestHTTPClient(timeout: .seconds(30)).connect(port: balancer.port("publishing"))
+        let hasher = SHA256Hasher()
+        let size: UInt64 = 100 << 20
+        var signalled = false
+        let download = try connection.download(path: "/content/drain?size=100MiB") { bytes in
+            hasher.update(bytes)
+            if !signalled {
+                signalled = true
+                balancer.process.signal(SIGTERM)
+                try waitUntil("the listener to close") {
+                    (try? TCPClient(port: balancer.port("publishing"), timeout: .seconds(1))) == nil
+                }
+            }
+        }
+        connection.close()
+        #expect(download.bytesReceived == size)
+        #expect(hasher.finalize() == ContentGenerator(name: "drain").sha256(size: size))
+        #expect(balancer.process.waitForExit(timeout: .seconds(15)) == 0)
+    }
+
+    static func cpuTicks(_ pid: pid_t) throws -> Int {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        return Int(fields[11])! + Int(fields[12])!
+    }
+}
