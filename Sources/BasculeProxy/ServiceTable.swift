@@ -20,16 +20,21 @@ public final class ServiceTable: Sendable {
     public let counters: [BackendCounters]
     /// Indices (into `backends`) the strategy may return.
     public let eligible: [Int]
+    /// Available backends outside `eligible` (backups while a primary is up), tried in order
+    /// only when a connection's retries have exhausted the eligible ones: a client must not
+    /// see a refusal while a healthy backend remains.
+    public let fallback: [Int]
     /// The strategy template; each worker copies it and mutates only its own copy.
     public let strategy: any BalancingStrategy
 
     public init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
-                eligible: [Int], strategy: any BalancingStrategy) {
+                eligible: [Int], fallback: [Int] = [], strategy: any BalancingStrategy) {
         self.id = id
         self.config = config
         self.backends = backends
         self.counters = counters
         self.eligible = eligible
+        self.fallback = fallback
         self.strategy = strategy
     }
 }

@@ -46,3 +46,17 @@ import Testing
         #expect(Balancer.effectiveWeight(state, slowStartMs: 0, nowMs: 1_000) == 10)
     }
 }
+
+@Suite struct RetryFallbackTests {
+    @Test func whenThePrimaryRefusesTheRetryGoesToTheHealthyBackup() throws {
+        let config = ServiceConfig(name: "management", listen: Endpoint(host: "127.0.0.1", port: 8080), strategy: "source-hash",
+                                   backends: [BackendConfig(name: "mgmt1", address: Endpoint(host: "127.0.0.1", port: 1)),
+                                              BackendConfig(name: "mgmt2", address: Endpoint(host: "127.0.0.1", port: 2), backup: true)])
+        let table = try Balancer.makeTable(id: 0, service: config, counters: [BackendCounters(), BackendCounters()],
+                                           states: [BackendState(weight: 1), BackendState(weight: 1)], nowMs: 1)
+        let runtime = ServiceRuntime(table: table, traffic: TrafficStats())
+        #expect(runtime.pick(clientHash: 42, excluding: []) == 0)
+        #expect(runtime.pick(clientHash: 42, excluding: [0]) == 1)
+        #expect(runtime.pick(clientHash: 42, excluding: [0, 1]) == nil)
+    }
+}
