@@ -48,7 +48,8 @@ if stale "$build/libBasculeEventLoop.a" "$root/Sources/BasculeEventLoop"; then
 fi
 
 proxy="$root/Sources/BasculeProxy"
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -module-name BasculeProxy \
+# lld: gold warns about every ASan assembly symbol it cannot export.
+swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -module-name BasculeProxy -use-ld=lld \
   -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculeEventLoop "$build/CLinux/shim.o" \
   "$fuzz/Targets/$harness" \
   "$proxy/SocketAddress.swift" "$proxy/SocketAddress+Components.swift" "$proxy/IPAddressText.swift" \
