@@ -152,7 +152,7 @@ enum IPAddressText {
                 i += bestLength
                 continue
             }
-            if i > 0, i != bestStart + bestLength || bestStart < 0 {
+            if i > 0, i != bestStart + bestLength {
                 buffer[cursor] = UInt8(ascii: ":")
                 cursor += 1
             }
