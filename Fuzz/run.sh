@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds one libFuzzer target and runs it: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
+# Targets: proxy-parser, access-list, address (see Fuzz/Targets/). The corpus grows in
+# Fuzz/corpus/TARGET (keep it: it is the regression suite); crashes land in Fuzz/crashes/.
+#
+# SwiftPM cannot give one executable libFuzzer's main without touching Package.swift, so the
+# harness is compiled with swiftc together with the BasculeProxy files it exercises, as a
+# module named BasculeProxy, against BasculeConfig and BasculeEventLoop built beside it.
+set -euo pipefail
+
+target=${1:?usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]}
+seconds=${2:?usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]}
+shift 2
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+fuzz="$root/Fuzz"
+build="$fuzz/.build"
+case "$target" in
+  proxy-parser) harness=ProxyParserFuzz.swift ;;
+  access-list)  harness=AccessListFuzz.swift ;;
+  address)      harness=AddressFuzz.swift ;;
+  *) echo "unknown target $target (proxy-parser, access-list, address)" >&2; exit 64 ;;
+esac
+
+mkdir -p "$build/modules" "$build/CLinux" "$fuzz/corpus/$target" "$fuzz/crashes/$target"
+cat > "$build/CLinux/module.modulemap" <<MAP
+module CLinux {
+    header "$root/Sources/CLinux/include/CLinux.h"
+    export *
+}
+MAP
+
+# Dependencies: optimised, not instrumented (the fuzzer should explore our code, not theirs),
+# and rebuilt only when their sources change.
+stale() { [ ! -f "$1" ] || [ -n "$(find "${@:2}" -newer "$1" -print -quit)" ]; }
+if stale "$build/CLinux/shim.o" "$root/Sources/CLinux"; then
+  clang -c -O2 -I "$root/Sources/CLinux/include" "$root/Sources/CLinux/shim.c" -o "$build/CLinux/shim.o"
+fi
+if stale "$build/libBasculeConfig.a" "$root/Sources/BasculeConfig"; then
+  swiftc -O -parse-as-library -module-name BasculeConfig -swift-version 6 \
+    -emit-module -emit-module-path "$build/modules/BasculeConfig.swiftmodule" \
+    -emit-library -static -o "$build/libBasculeConfig.a" "$root"/Sources/BasculeConfig/*.swift
+fi
+if stale "$build/libBasculeEventLoop.a" "$root/Sources/BasculeEventLoop"; then
+  swiftc -O -parse-as-library -module-name BasculeEventLoop -swift-version 6 -I "$build/CLinux" \
+    -emit-module -emit-module-path "$build/modules/BasculeEventLoop.swiftmodule" \
+    -emit-library -static -o "$build/libBasculeEventLoop.a" "$root"/Sources/BasculeEventLoop/*.swift
+fi
+
+proxy="$root/Sources/BasculeProxy"
+# lld: gold warns about every ASan assembly symbol it cannot export.
+swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -module-name BasculeProxy -use-ld=lld \
+  -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculeEventLoop "$build/CLinux/shim.o" \
+  "$fuzz/Targets/$harness" \
+  "$proxy/SocketAddress.swift" "$proxy/SocketAddress+Components.swift" "$proxy/IPAddressText.swift" \
+  "$proxy/ProxyHeader.swift" "$proxy/ProxyProtocolEncoder.swift" "$proxy/ProxyProtocolParser.swift" \
+  "$proxy/CIDR.swift" "$proxy/AccessList.swift" \
+  -o "$build/$target"
+
+cd "$fuzz"
+exec "$build/$target" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
+  -artifact_prefix="$fuzz/crashes/$target/" "$@" "corpus/$target"
