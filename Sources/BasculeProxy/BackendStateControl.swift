@@ -51,8 +51,11 @@ extension Balancer {
         guard let strategy = StrategyRegistry.make(named: service.strategy, backends: eligible, options: StrategyOptions()) else {
             throw StartupError(description: "service \(service.name): unknown strategy \"\(service.strategy)\"")
         }
+        let eligibleIndices = Set(eligible.map(\.index))
+        let standby = candidates.filter { $0.isBackup && $0.isAvailable && !eligibleIndices.contains($0.entry.index) }
+            .map(\.entry.index)
         return ServiceTable(id: id, config: service, backends: targets, counters: counters,
-                            eligible: eligible.map(\.index), strategy: strategy)
+                            eligible: eligible.map(\.index), standby: standby, strategy: strategy)
     }
 
     static func effectiveWeight(_ state: BackendState, slowStartMs: Int, nowMs: UInt64) -> Int {

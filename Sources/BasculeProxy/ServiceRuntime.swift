@@ -25,11 +25,15 @@ final class ServiceRuntime {
     var wantsClientHash: Bool { table.config.affinity != .none }
 
     /// The strategy's choice, or on a retry the next eligible backend not tried yet (a hashing
-    /// strategy would keep answering with the backend that just failed).
+    /// strategy would keep answering with the backend that just failed), then an available backup.
     func pick(clientHash: UInt64, excluding tried: [Int]) -> Int? {
         guard let first = strategy.pick(PickContext(clientHash: clientHash), load: load) else { return nil }
         if tried.isEmpty || !tried.contains(first) { return first }
         for candidate in table.eligible where !tried.contains(candidate) {
+            return candidate
+        }
+        // Every eligible primary failed this connection: a healthy backup is better than an error.
+        for candidate in table.standby where !tried.contains(candidate) {
             return candidate
         }
         return nil

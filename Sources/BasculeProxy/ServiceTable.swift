@@ -20,16 +20,21 @@ public final class ServiceTable: Sendable {
     public let counters: [BackendCounters]
     /// Indices (into `backends`) the strategy may return.
     public let eligible: [Int]
+    /// Available backups while primaries are eligible: never picked first, only when a
+    /// connection has tried every eligible primary (a primary that just died is still
+    /// eligible until a check notices, and the client must not see it while a partner is up).
+    public let standby: [Int]
     /// The strategy template; each worker copies it and mutates only its own copy.
     public let strategy: any BalancingStrategy
 
     public init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
-                eligible: [Int], strategy: any BalancingStrategy) {
+                eligible: [Int], standby: [Int] = [], strategy: any BalancingStrategy) {
         self.id = id
         self.config = config
         self.backends = backends
         self.counters = counters
         self.eligible = eligible
+        self.standby = standby
         self.strategy = strategy
     }
 }
