@@ -38,6 +38,30 @@ struct HealthDetectionTests {
         #expect(recovery < .milliseconds(2 * 200 + 150 + 2000), "recovery took \(recovery)")
     }
 
+    @Test func aKilledBackendWithoutTrafficIsTakenOutByTheActiveCheckWithinIntervalTimesFallPlusTimeout() throws {
+        let pool = try startPool("pub", count: 2)
+        let check = healthCheckConfig("http", intervalMs: 200, timeoutMs: 150, rise: 2, fall: 2)
+        let balancer = try BalancerProcess(services: [serviceConfig("publishing", healthCheck: check, backends: pool.map { $0.config() })])
+        let dead = pool[1]
+        try waitUntil("two checks passed on \(dead.name)", timeout: .seconds(10)) {
+            try balancer.metric("bascule_health_checks_total", ["backend": dead.name, "result": "ok"]) >= 2
+        }
+        let linesBefore = balancer.process.lineCount
+        let killSent = ContinuousClock.now
+        try dead.kill()
+        try balancer.waitForState("down", service: "publishing", backend: dead.name, poll: .milliseconds(5))
+        let detection = ContinuousClock.now - killSent
+        let reason = try balancer.backendStatus(service: "publishing", backend: dead.name)?["lastChangeReason"] as? String ?? ""
+        #expect(reason.contains("refused") && reason.contains("(2/2)"), "reason: \(reason)")
+        #expect(!reason.contains("passive"), "reason: \(reason)")
+        try balancer.process.waitForLine(containing: "\(dead.name) down: ", after: linesBefore, timeout: .seconds(5))
+        // Clients meet only the survivor.
+        for _ in 0..<5 { #expect(try balancer.servedBy("publishing") == pool[0].name) }
+        print("kill: \(dead.name) down \(detection.wholeMilliseconds) ms after SIGKILL, no client traffic "
+              + "(bound 2 x 200 + 150 = 550 ms; reason: \(reason))")
+        #expect(detection < .milliseconds(550 + 2000), "detection took \(detection)")
+    }
+
     @Test func connectFailuresOnClientTrafficTakeADeadBackendOutBeforeTheActiveCheck() throws {
         let pool = try startPool("pub", count: 3)
         // Active checks far apart: only the passive check can notice within the test's first seconds.
