@@ -9,6 +9,8 @@ let package = Package(
     products: [
         .executable(name: "bascule", targets: ["bascule"]),
         .executable(name: "bascule-backend", targets: ["bascule-backend"]),
+        // For Benchmarks/Strategies, a package of its own so CI does not build package-benchmark.
+        .library(name: "BasculeBalancing", targets: ["BasculeBalancing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

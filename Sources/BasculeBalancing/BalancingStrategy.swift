@@ -61,4 +61,12 @@ public protocol BalancingStrategy: Sendable {
 
     /// The chosen backend's `BackendEntry.index`, or nil when there is no backend.
     mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int?
+
+    /// Called on each worker's copy so copies of a randomised or rotating strategy do not all
+    /// make the same choices in lockstep. Deterministic strategies keep the default (nothing).
+    mutating func reseed(_ seed: UInt64)
+}
+
+extension BalancingStrategy {
+    public mutating func reseed(_ seed: UInt64) {}
 }

@@ -19,6 +19,10 @@ public struct LeastConnections: BalancingStrategy {
 
     // Inlinable so the proxy's LoadSource is specialised in: no witness-table call per counter.
     @inlinable
+    public mutating func reseed(_ seed: UInt64) {
+        if !indices.isEmpty { start = Int(seed % UInt64(indices.count)) }
+    }
+
     public mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int? {
         let count = indices.count
         guard count > 0 else { return nil }

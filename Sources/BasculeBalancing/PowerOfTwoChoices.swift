@@ -18,6 +18,10 @@ public struct PowerOfTwoChoices: BalancingStrategy {
     }
 
     @inlinable
+    public mutating func reseed(_ seed: UInt64) {
+        random = SplitMix64(seed: seed)
+    }
+
     public mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int? {
         let count = indices.count
         guard count > 1 else { return indices.first }

@@ -12,6 +12,10 @@ public struct RoundRobin: BalancingStrategy {
         next = indices.isEmpty ? 0 : Int(options.seed % UInt64(indices.count))
     }
 
+    public mutating func reseed(_ seed: UInt64) {
+        if !indices.isEmpty { next = Int(seed % UInt64(indices.count)) }
+    }
+
     public mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int? {
         guard !indices.isEmpty else { return nil }
         let chosen = indices[next]

@@ -15,6 +15,10 @@ public struct WeightedRandom: BalancingStrategy {
     }
 
     @inlinable
+    public mutating func reseed(_ seed: UInt64) {
+        random = SplitMix64(seed: seed)
+    }
+
     public mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int? {
         guard !indices.isEmpty else { return nil }
         return indices[table.draw(&random)]

@@ -44,6 +44,10 @@ public struct WeightedRoundRobin: BalancingStrategy {
         }
     }
 
+    public mutating func reseed(_ seed: UInt64) {
+        if !cycle.isEmpty { next = Int(seed % UInt64(cycle.count)) }
+    }
+
     public mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int? {
         if !cycle.isEmpty {
             let position = Int(cycle[next])

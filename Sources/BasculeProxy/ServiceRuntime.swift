@@ -9,16 +9,21 @@ final class ServiceRuntime {
     private var load: SharedLoad
     var listener: Listener?
 
-    init(table: ServiceTable, traffic: TrafficStats) {
+    private let seed: UInt64
+
+    init(table: ServiceTable, traffic: TrafficStats, seed: UInt64 = 0) {
         self.table = table
         self.traffic = traffic
+        self.seed = seed
         strategy = table.strategy
+        strategy.reseed(seed)
         load = SharedLoad(counters: table.counters)
     }
 
     func update(_ table: ServiceTable) {
         self.table = table
         strategy = table.strategy
+        strategy.reseed(seed)
         load = SharedLoad(counters: table.counters)
     }
 

@@ -83,7 +83,9 @@ final class Worker {
     }
 
     private func add(_ service: WorkerService) throws(SystemError) {
-        let runtime = ServiceRuntime(table: service.table, traffic: service.traffic)
+        // Each worker's copy of a strategy gets its own seed (random draws, round-robin offset).
+        let runtime = ServiceRuntime(table: service.table, traffic: service.traffic,
+                                     seed: 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1))
         services.append(runtime)
         if draining {
             closeDescriptor(service.listener)
