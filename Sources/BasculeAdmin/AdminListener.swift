@@ -8,48 +8,17 @@ import Glibc
 /// fail to start rather than share it).
 enum AdminListener {
     static func open(on address: SocketAddress, backlog: Int32 = 128) throws(SystemError) -> Int32 {
-        let fd = Int32(try syscallValue("socket") { Int(cl_socket_nonblock(address.family, Int32(SOCK_STREAM.rawValue))) })
-        do {
-            var one: Int32 = 1
-            _ = try syscallValue("setsockopt(SO_REUSEADDR)") {
-                Int(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)))
-            }
-            var storage = address.storage
-            _ = try syscallValue("bind") {
-                withUnsafePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(bind(fd, $0, address.length)) }
-                }
-            }
-            _ = try syscallValue("listen") { Int(listen(fd, backlog)) }
-            return fd
-        } catch {
-            closeDescriptor(fd)
-            throw error
-        }
+        try SocketCalls.listener(on: address, backlog: backlog, shared: false)
     }
 
     /// A non-blocking, close-on-exec client socket and its address, or nil when none is waiting.
     static func accept(_ fd: Int32) throws(SystemError) -> (fd: Int32, peer: SocketAddress)? {
         var peer = SocketAddress()
-        peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = try syscall("accept4") {
-            withUnsafeMutablePointer(to: &peer.storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(cl_accept4(fd, $0, &peer.length)) }
-            }
-        }
-        switch result {
-        case .processed(let client): return (Int32(client), peer)
-        case .wouldBlock: return nil
-        }
+        return try SocketCalls.accept(fd, peer: &peer).map { ($0, peer) }
     }
 
     static func localAddress(_ fd: Int32) -> SocketAddress {
-        var address = SocketAddress()
-        address.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        _ = withUnsafeMutablePointer(to: &address.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &address.length) }
-        }
-        return address
+        SocketCalls.localAddress(fd)
     }
 }
 

@@ -31,14 +31,9 @@ final class Listener: EventHandler {
     func acceptPending() {
         var peer = SocketAddress()
         while true {
-            peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let result: IOResult<Int>
+            let client: Int32?
             do {
-                result = try syscall("accept4") {
-                    withUnsafeMutablePointer(to: &peer.storage) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(cl_accept4(fd, $0, &peer.length)) }
-                    }
-                }
+                client = try SocketCalls.accept(fd, peer: &peer)
             } catch {
                 switch error.errno {
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
@@ -53,12 +48,8 @@ final class Listener: EventHandler {
                     return
                 }
             }
-            switch result {
-            case .wouldBlock:
-                return
-            case .processed(let client):
-                worker.startConnection(client: Int32(client), peer: peer, service: service)
-            }
+            guard let client else { return }
+            worker.startConnection(client: client, peer: peer, service: service)
         }
     }
 }

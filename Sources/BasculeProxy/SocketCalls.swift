@@ -2,8 +2,9 @@ import BasculeEventLoop
 import CLinux
 import Glibc
 
-/// The socket calls the proxy makes, each through `syscall` so errors carry the call's name.
-enum SocketCalls {
+/// The socket calls the proxy and the admin server make, each through `syscall` so errors
+/// carry the call's name.
+public enum SocketCalls {
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ call: StaticString) throws(SystemError) {
         var value = value
         _ = try syscallValue(call) {
@@ -11,20 +12,23 @@ enum SocketCalls {
         }
     }
 
-    /// A listening socket of its own for one worker. SO_REUSEPORT lets every worker bind the
-    /// same address so the kernel spreads new connections over workers with no shared accept
-    /// queue; IP_FREEBIND lets a standby node listen on a virtual address it does not hold yet;
-    /// TCP_NODELAY set here is inherited by every accepted socket, saving a call per client.
-    static func listener(on address: SocketAddress, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
+    /// A listening socket. For a service (`shared`), one per worker: SO_REUSEPORT lets every
+    /// worker bind the same address so the kernel spreads new connections over workers with no
+    /// shared accept queue; IP_FREEBIND lets a standby node listen on a virtual address it does
+    /// not hold yet; TCP_NODELAY set here is inherited by every accepted socket, saving a call
+    /// per client. Unshared (the admin port), a second process on the same port fails to start.
+    public static func listener(on address: SocketAddress, backlog: Int32 = 4096, shared: Bool = true) throws(SystemError) -> Int32 {
         let fd = Int32(try syscallValue("socket") { Int(cl_socket_nonblock(address.family, Int32(SOCK_STREAM.rawValue))) })
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
-            try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)")
-            try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
-            if address.family == AF_INET6 {
-                try setOption(fd, Int32(IPPROTO_IPV6), IPV6_FREEBIND, 1, "setsockopt(IPV6_FREEBIND)")
-            } else {
-                try setOption(fd, Int32(IPPROTO_IP), IP_FREEBIND, 1, "setsockopt(IP_FREEBIND)")
+            if shared {
+                try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt(SO_REUSEPORT)")
+                try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
+                if address.family == AF_INET6 {
+                    try setOption(fd, Int32(IPPROTO_IPV6), IPV6_FREEBIND, 1, "setsockopt(IPV6_FREEBIND)")
+                } else {
+                    try setOption(fd, Int32(IPPROTO_IP), IP_FREEBIND, 1, "setsockopt(IP_FREEBIND)")
+                }
             }
             var storage = address.storage
             _ = try syscallValue("bind") {
@@ -40,8 +44,23 @@ enum SocketCalls {
         }
     }
 
+    /// A non-blocking, close-on-exec client socket, or nil when none is waiting. `peer` is
+    /// filled in place so the accept loop builds no value per client.
+    public static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemError) -> Int32? {
+        peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = try syscall("accept4") {
+            withUnsafeMutablePointer(to: &peer.storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(cl_accept4(fd, $0, &peer.length)) }
+            }
+        }
+        switch result {
+        case .processed(let client): return Int32(client)
+        case .wouldBlock: return nil
+        }
+    }
+
     /// The bound address of a socket (the real port when the config said port 0).
-    static func localAddress(_ fd: Int32) -> SocketAddress {
+    public static func localAddress(_ fd: Int32) -> SocketAddress {
         var address = SocketAddress()
         address.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &address.storage) {
