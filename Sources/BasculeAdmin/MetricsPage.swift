@@ -19,6 +19,9 @@ enum MetricsPage {
         var serviceTotal = MetricFamily(name: "bascule_service_connections_total", help: "Connections relayed by the service since start.", type: "counter")
         var serviceAccepted = MetricFamily(name: "bascule_service_connections_accepted_total", help: "Client connections accepted by the service.", type: "counter")
         var serviceFailed = MetricFamily(name: "bascule_service_connections_failed_total", help: "Client connections closed without reaching any backend.", type: "counter")
+        var serviceDenied = MetricFamily(name: "bascule_service_connections_denied_total", help: "Client connections closed at accept by allow/deny.", type: "counter")
+        var serviceRefused = MetricFamily(name: "bascule_service_connections_refused_total", help: "Client connections refused by a connection limit (process, service, client, or every backend full).", type: "counter")
+        var serviceBadProxy = MetricFamily(name: "bascule_service_proxy_headers_rejected_total", help: "Client connections closed for a malformed, truncated or late PROXY protocol header.", type: "counter")
         var serviceEligible = MetricFamily(name: "bascule_service_eligible_backends", help: "Backends that would take a new connection now.", type: "gauge")
         var serviceReady = MetricFamily(name: "bascule_service_ready", help: "1 when at least one backend would take a new connection.", type: "gauge")
 
@@ -41,6 +44,9 @@ enum MetricsPage {
             serviceTotal.add(service.backends.reduce(0) { $0 + $1.totalConnections }, s)
             serviceAccepted.add(service.connectionsAccepted, s)
             serviceFailed.add(service.connectionsFailed, s)
+            serviceDenied.add(service.connectionsDenied, s)
+            serviceRefused.add(service.connectionsRefused, s)
+            serviceBadProxy.add(service.proxyHeadersRejected, s)
             serviceEligible.add(service.backends.filter { $0.state == "up" }.count, s)
             serviceReady.add(service.hasEligibleBackend ? 1 : 0, s)
         }
@@ -56,7 +62,7 @@ enum MetricsPage {
 
         var out = ""
         for family in [up, state, active, total, failures, bytesIn, bytesOut, weight, effective, sinceChange,
-                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceEligible, serviceReady,
+                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy, serviceEligible, serviceReady,
                        uptime, fds, memory, requests] {
             out += family.rendered
         }

@@ -29,13 +29,19 @@ public enum BlockingSocket {
     }
 
     /// Connects a blocking socket; `timeoutSeconds` bounds every later read and write too.
-    public static func connect(to address: SocketAddress, timeoutSeconds: Double) throws(SocketError) -> Int32 {
+    /// `source`, when given, is bound first: tests use it to connect from several loopback
+    /// addresses (127.0.0.2, 127.0.0.3…) to exercise per-client rules.
+    public static func connect(to address: SocketAddress, timeoutSeconds: Double,
+                               source: SocketAddress? = nil) throws(SocketError) -> Int32 {
         let fd = try syscallRetryingEINTR("socket") {
             socket(address.addressFamily, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do throws(SocketError) {
             try setTimeouts(fd, seconds: timeoutSeconds)
             try setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, name: "setsockopt(TCP_NODELAY)")
+            if let source, source.withSockAddr({ Glibc.bind(fd, $0, $1) }) < 0 {
+                throw SocketError(call: "bind(\(source))", errno: errno)
+            }
             // Not retried on EINTR: the connect continues in the kernel and a retry would fail
             // with EALREADY; our threads block the signals we handle, so EINTR does not occur.
             if address.withSockAddr({ Glibc.connect(fd, $0, $1) }) < 0 {

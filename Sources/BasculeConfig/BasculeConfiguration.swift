@@ -6,6 +6,8 @@ public struct BasculeConfiguration: Sendable, Equatable {
     public var admin: AdminConfig
     public var defaults: Defaults
     public var services: [ServiceConfig]
+    /// Client connections the whole process holds at most; past it new clients are refused.
+    public var maxConnections: Int?
 
     public init(workers: Int = 0, admin: AdminConfig = AdminConfig(), defaults: Defaults = Defaults(),
                 services: [ServiceConfig] = []) {
@@ -64,6 +66,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var retries: Int
     public var drainTimeoutMs: Int
     public var maxConnections: Int?
+    /// Connections one client address may hold on this service at once.
+    public var maxConnectionsPerClient: Int?
     public var proxyProtocol: ProxyProtocolVersion?
     public var acceptProxyProtocol: Bool
     /// CIDR strings as written ("192.0.2.0/24", "2001:db8::/32"), validated.

@@ -3,7 +3,7 @@
 /// of bad values) so that one run reports everything; the configuration it returns is only
 /// meaningful when `errors` is empty.
 struct ConfigValidator {
-    static let rootKeys = ["workers", "admin", "defaults", "services"]
+    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections"]
     static let adminKeys = ["listen", "token"]
     static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs"]
 
@@ -24,6 +24,7 @@ struct ConfigValidator {
             return configuration
         }
         configuration.workers = collector.int(root, "workers", .range(0...1024)) ?? 0
+        configuration.maxConnections = collector.int(root, "maxConnections", .positive)
         var adminListen = EndpointParsing.parse(configuration.admin.listen.description).success
         var adminListenIsDefault = true
         if let value = root["admin"],

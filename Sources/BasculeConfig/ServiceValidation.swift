@@ -3,7 +3,7 @@ enum ServiceValidation {
     static let keys = ["name", "listen", "strategy", "affinity", "healthCheck", "backends",
                        "connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "allow", "deny",
-                       "slowStartMs"]
+                       "slowStartMs", "maxConnectionsPerClient"]
     static let backendKeys = ["name", "address", "weight", "backup", "maxConnections"]
     static let defaultStrategy = "round-robin"
 
@@ -21,6 +21,7 @@ enum ServiceValidation {
         }
         let resolved = TimeoutSettings.resolve(object, fallback: defaults, collector: &collector)
         let maxConnections = collector.int(object, "maxConnections", .positive)
+        let maxConnectionsPerClient = collector.int(object, "maxConnectionsPerClient", .positive)
         let proxyProtocol = collector.choice(object, "proxyProtocol", what: "PROXY protocol version",
                                              choices: [ProxyProtocolVersion.v1, .v2])
         let acceptProxyProtocol = collector.bool(object, "acceptProxyProtocol") ?? false
@@ -30,11 +31,13 @@ enum ServiceValidation {
         let backends = backendList(object, listen: listen, collector: &collector)
 
         guard let name, let listen, let backends else { return nil }
-        return ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
+        var service = ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
                              healthCheck: healthCheck, backends: backends, defaults: resolved,
                              maxConnections: maxConnections, proxyProtocol: proxyProtocol,
                              acceptProxyProtocol: acceptProxyProtocol, allow: allow, deny: deny,
                              slowStartMs: slowStartMs)
+        service.maxConnectionsPerClient = maxConnectionsPerClient
+        return service
     }
 
     private static func strategyName(_ object: ObjectAtPath, knownStrategies: [String],

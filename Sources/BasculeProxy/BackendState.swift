@@ -75,6 +75,10 @@ public struct ServiceStatus: Sendable {
     /// eligible backend, or every connect attempt failed).
     public var connectionsAccepted: Int
     public var connectionsFailed: Int
+    /// Closed at accept by allow/deny; refused by a connection limit; dropped for a bad PROXY header.
+    public var connectionsDenied: Int = 0
+    public var connectionsRefused: Int = 0
+    public var proxyHeadersRejected: Int = 0
     public var backends: [BackendStatus]
 
     public init(name: String, listen: String, strategy: String, connectionsAccepted: Int = 0,

@@ -29,15 +29,24 @@ extension Balancer {
             id = nextServiceID
             nextServiceID += 1
         }
-        let table = try Self.makeTable(id: id, service: service, counters: counters, states: states, nowMs: loop.nowMs)
+        // Kept across reloads so open connections and new ones count against the same limits;
+        // replaced only when per-client counting is switched on.
+        var limits = old?.limits ?? ServiceLimits(perClient: service.maxConnectionsPerClient != nil)
+        if service.maxConnectionsPerClient != nil && limits.perClient == nil {
+            limits = ServiceLimits(perClient: true)
+        }
+        let table = try Self.makeTable(id: id, service: service, counters: counters, states: states,
+                                       nowMs: loop.nowMs, limits: limits)
         let traffic = old?.traffic ?? (0..<workerCount).map { _ in TrafficStats() }
-        let entry = ServiceEntry(id: id, config: service, counters: counters, states: states, table: table, traffic: traffic)
+        let entry = ServiceEntry(id: id, config: service, counters: counters, states: states, table: table,
+                                 traffic: traffic, limits: limits)
         entry.boundAddress = old?.boundAddress
         return entry
     }
 
     static func makeTable(id: Int, service: ServiceConfig, counters: [BackendCounters],
-                          states: [BackendState], nowMs: UInt64) throws -> ServiceTable {
+                          states: [BackendState], nowMs: UInt64,
+                          limits: ServiceLimits = ServiceLimits(perClient: false)) throws -> ServiceTable {
         let targets = try service.backends.map { backend in
             BackendTarget(name: backend.name, endpoint: backend.address,
                           address: try SocketAddress(backend.address), isBackup: backend.backup)
@@ -53,8 +62,16 @@ extension Balancer {
         }
         let eligibleIndices = eligible.map(\.index)
         let fallback = candidates.filter { $0.isAvailable && !eligibleIndices.contains($0.entry.index) }.map(\.entry.index)
+        let accessList: AccessList?
+        do {
+            let list = try AccessList(allow: service.allow, deny: service.deny)
+            accessList = list.permitsEveryone ? nil : list
+        } catch {
+            throw StartupError(description: "service \(service.name): \(error)")
+        }
         return ServiceTable(id: id, config: service, backends: targets, counters: counters,
-                            eligible: eligibleIndices, fallback: fallback, strategy: strategy)
+                            eligible: eligibleIndices, fallback: fallback, strategy: strategy,
+                            accessList: accessList, limits: limits)
     }
 
     static func effectiveWeight(_ state: BackendState, slowStartMs: Int, nowMs: UInt64) -> Int {
@@ -131,7 +148,7 @@ extension Balancer {
 
     func publish(_ entry: ServiceEntry) {
         guard let table = try? Self.makeTable(id: entry.id, service: entry.config, counters: entry.counters,
-                                              states: entry.states, nowMs: loop.nowMs) else { return }
+                                              states: entry.states, nowMs: loop.nowMs, limits: entry.limits) else { return }
         entry.table = table
         for mailbox in workerMailboxes { mailbox.post(.table(table)) }
         scheduleRampIfNeeded()
@@ -186,12 +203,16 @@ extension Balancer {
                     lastChangeReason: state.lastChangeReason,
                     secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
             }
-            return ServiceStatus(
+            var status = ServiceStatus(
                 name: entry.config.name, listen: entry.boundAddress.map { "\($0)" } ?? entry.config.listen.description,
                 strategy: entry.config.strategy,
                 connectionsAccepted: entry.traffic.reduce(0) { $0 + $1.accepted.load(ordering: .relaxed) },
                 connectionsFailed: entry.traffic.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) },
                 backends: backends)
+            status.connectionsDenied = entry.traffic.reduce(0) { $0 + $1.denied.load(ordering: .relaxed) }
+            status.connectionsRefused = entry.traffic.reduce(0) { $0 + $1.refused.load(ordering: .relaxed) }
+            status.proxyHeadersRejected = entry.traffic.reduce(0) { $0 + $1.rejectedProxyHeaders.load(ordering: .relaxed) }
+            return status
         }
     }
 }

@@ -32,6 +32,7 @@ public final class Balancer: EventHandler {
     private var drainDeadline: UInt64 = .max
     var rampTimerAt: UInt64 = .max
     let startedAtMs: UInt64
+    let processLimits = ProcessLimits()
     public internal(set) var reloadCount = 0
     public internal(set) var reloadFailureCount = 0
 
@@ -65,6 +66,7 @@ public final class Balancer: EventHandler {
             self.receive(message)
         }
         services = try configuration.services.map { try makeEntry($0, carrying: nil) }
+        processLimits.limit.store(configuration.maxConnections ?? 0, ordering: .relaxed)
     }
 
     /// The loop health checks and the admin server run on (this thread's).
@@ -117,9 +119,11 @@ public final class Balancer: EventHandler {
             }
             let control = self.control
             let log = self.log
+            let processLimits = self.processLimits
             threads.append(WorkerThread(name: "bascule-w\(index)") {
                 do {
-                    let worker = try Worker(index: index, services: initial, mailbox: mailbox, control: control, log: log)
+                    let worker = try Worker(index: index, services: initial, mailbox: mailbox, control: control,
+                                            processLimits: processLimits, log: log)
                     worker.run()
                 } catch {
                     log.critical("worker failed to start", metadata: ["worker": "\(index)", "error": "\(error)"])

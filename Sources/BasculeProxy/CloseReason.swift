@@ -7,5 +7,11 @@ enum CloseReason: Sendable {
     case noBackend
     case connectFailed
     case descriptorLimit
+    /// Every eligible backend was at its own `maxConnections`.
+    case backendsFull
+    /// A connection limit (process, service, client) refused it at accept.
+    case refusedByLimit
+    case deniedByAccessList
+    case badProxyHeader
     case shutdown
 }

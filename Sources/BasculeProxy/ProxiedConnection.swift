@@ -1,4 +1,5 @@
 import BasculeBalancing
+import BasculeConfig
 import BasculeEventLoop
 import CLinux
 import Glibc
@@ -20,7 +21,16 @@ final class ProxiedConnection: EventHandler {
     var liveIndex = -1
 
     private let client: Int32
-    private let clientHash: UInt64
+    private var clientHash: UInt64
+    /// The client as the backend should see it: the peer, or the source an upstream
+    /// balancer's PROXY header named.
+    private var clientAddress: SocketAddress
+    /// The address the client connected to, when a PROXY header gave it.
+    private var destinationAddress: SocketAddress?
+    private var admission: Admission
+    /// Waiting for the upstream balancer's PROXY header before choosing a backend.
+    private var awaitingProxyHeader = false
+    private var proxyHeaderDeadline: UInt64 = 0
     private var backend: Int32 = -1
     private(set) var backendIndex = -1
     /// Held from connect to close, so a table rebuilt meanwhile (new indices) cannot make
@@ -41,11 +51,14 @@ final class ProxiedConnection: EventHandler {
     private var up = RelayDirection()
     private var down = RelayDirection()
 
-    init(worker: Worker, service: ServiceRuntime, client: Int32, clientHash: UInt64) {
+    init(worker: Worker, service: ServiceRuntime, client: Int32, clientHash: UInt64,
+         clientAddress: SocketAddress, admission: Admission) {
         self.worker = worker
         self.service = service
         self.client = client
         self.clientHash = clientHash
+        self.clientAddress = clientAddress
+        self.admission = admission
         lastActivity = worker.loop.nowMs
     }
 
@@ -59,14 +72,102 @@ final class ProxiedConnection: EventHandler {
             finish(.clientError)
             return
         }
+        if service.table.config.acceptProxyProtocol {
+            // A client that sends half a header (or nothing) is closed when this expires.
+            awaitingProxyHeader = true
+            proxyHeaderDeadline = worker.loop.nowMs + UInt64(min(service.table.config.connectTimeoutMs, 5000))
+            arm(at: proxyHeaderDeadline)
+            return
+        }
         connectToNextBackend()
+    }
+
+    // MARK: PROXY protocol
+
+    /// Reads the upstream balancer's header without consuming what follows it: peek, parse,
+    /// then read exactly the header's bytes, so the client's own data stays in the socket.
+    private func readProxyHeader() {
+        let scratch = worker.scratch
+        let window = min(scratch.count, 4096)
+        let peeked = Glibc.recv(client, scratch.baseAddress, window, Int32(MSG_PEEK))
+        if peeked < 0 {
+            if errno == EAGAIN || errno == EINTR { return }
+            finish(.clientError)
+            return
+        }
+        if peeked == 0 {
+            rejectProxyHeader()
+            return
+        }
+        switch ProxyProtocolParser.parse(UnsafeRawBufferPointer(rebasing: scratch[0..<peeked]), limit: window) {
+        case .needMoreData:
+            if peeked == window { rejectProxyHeader() }
+        case .invalid:
+            rejectProxyHeader()
+        case .complete(let header, let consumed):
+            guard Glibc.recv(client, scratch.baseAddress, consumed, 0) == consumed else {
+                finish(.clientError)
+                return
+            }
+            awaitingProxyHeader = false
+            if let source = header.source { clientAddress = source }
+            destinationAddress = header.destination
+            let table = service.table
+            if let accessList = table.accessList, !accessList.permits(clientAddress) {
+                service.traffic.denied.bump()
+                worker.noteRefusal(service, "denied by allow/deny", peer: clientAddress)
+                finish(.deniedByAccessList)
+                return
+            }
+            if table.config.maxConnectionsPerClient != nil {
+                var extra = Admission()
+                guard worker.admit(&extra, table, peer: clientAddress) else {
+                    service.traffic.refused.bump()
+                    worker.noteRefusal(service, "refused by a connection limit", peer: clientAddress)
+                    finish(.refusedByLimit)
+                    return
+                }
+                // Only the per-client place is new; process and service places were taken at accept.
+                extra.process?.active.subtract(1, ordering: .relaxed)
+                extra.service?.active.subtract(1, ordering: .relaxed)
+                admission.perClient = extra.perClient
+                admission.clientHash = extra.clientHash
+            }
+            if service.wantsClientHash {
+                clientHash = Worker.clientHash(clientAddress, network: table.config.affinity == .network)
+            }
+            connectToNextBackend()
+        }
+    }
+
+    private func rejectProxyHeader() {
+        service.traffic.rejectedProxyHeaders.bump()
+        finish(.badProxyHeader)
+    }
+
+    /// Queues the PROXY header for the backend ahead of any client byte.
+    private func queueProxyHeader(_ version: ProxyProtocolVersion) {
+        let destination = destinationAddress ?? SocketCalls.localAddress(client)
+        let buffer = worker.buffers.take()
+        let room = UnsafeMutableRawBufferPointer(start: buffer, count: worker.buffers.bufferSize)
+        let length = version == .v1
+            ? ProxyProtocolEncoder.v1(source: clientAddress, destination: destination, into: room)
+            : ProxyProtocolEncoder.v2(source: clientAddress, destination: destination, into: room)
+        up.pending = buffer
+        up.pendingStart = 0
+        up.pendingEnd = length
     }
 
     // MARK: Connecting
 
     private func connectToNextBackend() {
         guard let index = service.pick(clientHash: clientHash, excluding: tried) else {
-            finish(tried.isEmpty ? .noBackend : .connectFailed)
+            if tried.isEmpty && service.everyBackendFull {
+                service.traffic.refused.bump()
+                finish(.backendsFull)
+            } else {
+                finish(tried.isEmpty ? .noBackend : .connectFailed)
+            }
             return
         }
         let target = service.table.backends[index]
@@ -133,6 +234,7 @@ final class ProxiedConnection: EventHandler {
             }
         }
         backendWritable = true
+        if let version = service.table.config.proxyProtocol { queueProxyHeader(version) }
         lastActivity = worker.loop.nowMs
         arm(at: lastActivity + UInt64(service.table.config.idleTimeoutMs))
     }
@@ -147,6 +249,10 @@ final class ProxiedConnection: EventHandler {
             if readable { clientReadable = true }
             if hangup { up.sourceHangupSeen = true }
             if events.contains(.writable) { clientWritable = true }
+            if awaitingProxyHeader {
+                if readable { readProxyHeader() }
+                return
+            }
             if connecting {
                 // A client that resets before we reach a backend frees the backend attempt.
                 if events.contains(.error) { finish(.clientError) }
@@ -319,6 +425,10 @@ final class ProxiedConnection: EventHandler {
     func handleTimer(nowMs: UInt64) {
         if closed { return }
         timerArmedAt = .max
+        if awaitingProxyHeader {
+            if nowMs >= proxyHeaderDeadline { rejectProxyHeader() } else { arm(at: proxyHeaderDeadline) }
+            return
+        }
         if connecting {
             if nowMs >= connectDeadline {
                 connectFailed(errno: ETIMEDOUT)
@@ -346,6 +456,7 @@ final class ProxiedConnection: EventHandler {
         }
         closeDescriptor(client)
         if backend >= 0 { closeDescriptor(backend) }
+        admission.release()
         if let counters {
             counters.active.subtract(1, ordering: .relaxed)
             self.counters = nil

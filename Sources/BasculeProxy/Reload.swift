@@ -84,6 +84,7 @@ extension Balancer {
         }
         services = entries
         configuration = next
+        processLimits.limit.store(next.maxConnections ?? 0, ordering: .relaxed)
         log.notice("configuration reloaded", metadata: ["services": "\(entries.count)"])
         scheduleRampIfNeeded()
         onReload?(next)

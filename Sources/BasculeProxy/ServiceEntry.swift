@@ -11,15 +11,17 @@ final class ServiceEntry {
     var table: ServiceTable
     /// One per worker.
     let traffic: [TrafficStats]
+    var limits: ServiceLimits
     var boundAddress: SocketAddress?
 
     init(id: Int, config: ServiceConfig, counters: [BackendCounters], states: [BackendState],
-         table: ServiceTable, traffic: [TrafficStats]) {
+         table: ServiceTable, traffic: [TrafficStats], limits: ServiceLimits) {
         self.id = id
         self.config = config
         self.counters = counters
         self.states = states
         self.table = table
         self.traffic = traffic
+        self.limits = limits
     }
 }

@@ -34,15 +34,29 @@ final class ServiceRuntime {
     /// backups.
     func pick(clientHash: UInt64, excluding tried: [Int]) -> Int? {
         if let first = strategy.pick(PickContext(clientHash: clientHash), load: load),
-           tried.isEmpty || !tried.contains(first) {
+           tried.isEmpty || !tried.contains(first), hasRoom(first) {
             return first
         }
-        for candidate in table.eligible where !tried.contains(candidate) {
+        for candidate in table.eligible where !tried.contains(candidate) && hasRoom(candidate) {
             return candidate
         }
-        for candidate in table.fallback where !tried.contains(candidate) {
+        for candidate in table.fallback where !tried.contains(candidate) && hasRoom(candidate) {
             return candidate
         }
         return nil
+    }
+
+    /// A backend at its own `maxConnections` is skipped. Workers check without coordinating,
+    /// so a backend can exceed its limit by at most the number of workers minus one.
+    @inline(__always)
+    private func hasRoom(_ backend: Int) -> Bool {
+        guard table.hasBackendLimits, table.backendLimits[backend] > 0 else { return true }
+        return table.counters[backend].active.load(ordering: .relaxed) < table.backendLimits[backend]
+    }
+
+    /// True when the service has eligible backends but every one is at its limit.
+    var everyBackendFull: Bool {
+        table.hasBackendLimits && !table.eligible.isEmpty && !table.eligible.contains { hasRoom($0) }
+            && !table.fallback.contains { hasRoom($0) }
     }
 }

@@ -26,9 +26,16 @@ public final class ServiceTable: Sendable {
     public let fallback: [Int]
     /// The strategy template; each worker copies it and mutates only its own copy.
     public let strategy: any BalancingStrategy
+    /// nil when the service has no allow/deny rules.
+    let accessList: AccessList?
+    /// Per backend, its `maxConnections` (0: none).
+    let backendLimits: [Int]
+    let hasBackendLimits: Bool
+    let limits: ServiceLimits
 
-    public init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
-                eligible: [Int], fallback: [Int] = [], strategy: any BalancingStrategy) {
+    init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
+                eligible: [Int], fallback: [Int] = [], strategy: any BalancingStrategy,
+                accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false)) {
         self.id = id
         self.config = config
         self.backends = backends
@@ -36,5 +43,9 @@ public final class ServiceTable: Sendable {
         self.eligible = eligible
         self.fallback = fallback
         self.strategy = strategy
+        self.accessList = accessList
+        self.backendLimits = config.backends.map { $0.maxConnections ?? 0 }
+        self.hasBackendLimits = backendLimits.contains { $0 > 0 }
+        self.limits = limits
     }
 }

@@ -5,6 +5,13 @@ import Synchronization
 public final class TrafficStats: Sendable {
     public let accepted = Atomic<Int>(0)
     public let failed = Atomic<Int>(0)
+    /// Closed at accept by `allow`/`deny`.
+    public let denied = Atomic<Int>(0)
+    /// Closed at accept by a connection limit (process, service, per client, or every
+    /// backend at its own limit).
+    public let refused = Atomic<Int>(0)
+    /// Closed because the PROXY protocol header was malformed, truncated or late.
+    public let rejectedProxyHeaders = Atomic<Int>(0)
 
     public init() {}
 }

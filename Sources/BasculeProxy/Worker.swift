@@ -42,6 +42,9 @@ final class Worker {
     private var live: [ProxiedConnection] = []
     private var receiver: MailboxReceiver<WorkerMessage>?
     private let control: Mailbox<ControlMessage>
+    private let processLimits: ProcessLimits
+    private var lastRefusalLogMs: UInt64 = 0
+    private var refusalsSinceLog = 0
     private var reserveDescriptor: Int32
     private var acceptStalled = false
     private var draining = false
@@ -49,8 +52,9 @@ final class Worker {
     var connectionCount: Int { live.count }
 
     init(index: Int, services initial: [WorkerService], mailbox: Mailbox<WorkerMessage>,
-         control: Mailbox<ControlMessage>, log: Logger) throws(SystemError) {
+         control: Mailbox<ControlMessage>, processLimits: ProcessLimits, log: Logger) throws(SystemError) {
         self.index = index
+        self.processLimits = processLimits
         self.control = control
         self.log = log
         loop = try EventLoop()
@@ -131,12 +135,71 @@ final class Worker {
     // MARK: Connections
 
     func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime) {
-        let hash = service.wantsClientHash ? Self.clientHash(peer, network: service.table.config.affinity == .network) : 0
         service.traffic.accepted.bump()
-        let connection = ProxiedConnection(worker: self, service: service, client: client, clientHash: hash)
+        let table = service.table
+        // Behind an upstream balancer (acceptProxyProtocol) the peer is that balancer: the
+        // access list and the per-client limit apply to the client its header names instead.
+        let peerIsClient = !table.config.acceptProxyProtocol
+        if peerIsClient, let accessList = table.accessList, !accessList.permits(peer) {
+            closeDescriptor(client)
+            service.traffic.denied.bump()
+            noteRefusal(service, "denied by allow/deny", peer: peer)
+            return
+        }
+        var admission = Admission()
+        guard admit(&admission, table, peer: peerIsClient ? peer : nil) else {
+            closeDescriptor(client)
+            service.traffic.refused.bump()
+            noteRefusal(service, "refused by a connection limit", peer: peer)
+            return
+        }
+        let hash = service.wantsClientHash ? Self.clientHash(peer, network: table.config.affinity == .network) : 0
+        let connection = ProxiedConnection(worker: self, service: service, client: client, clientHash: hash,
+                                           clientAddress: peer, admission: admission)
         connection.liveIndex = live.count
         live.append(connection)
         connection.start()
+    }
+
+    /// Takes a place under every limit that applies, or none (and returns false).
+    func admit(_ admission: inout Admission, _ table: ServiceTable, peer: SocketAddress?) -> Bool {
+        let processLimit = processLimits.limit.load(ordering: .relaxed)
+        if processLimit > 0 {
+            admission.process = processLimits
+            if processLimits.active.add(1, ordering: .relaxed).newValue > processLimit {
+                admission.release()
+                return false
+            }
+        }
+        if let limit = table.config.maxConnections {
+            admission.service = table.limits
+            if table.limits.active.add(1, ordering: .relaxed).newValue > limit {
+                admission.release()
+                return false
+            }
+        }
+        if let peer, let limit = table.config.maxConnectionsPerClient, let counts = table.limits.perClient {
+            let hash = Self.clientHash(peer, network: false)
+            guard counts.acquire(hash, limit: limit) else {
+                admission.release()
+                return false
+            }
+            admission.perClient = counts
+            admission.clientHash = hash
+        }
+        return true
+    }
+
+    /// Refusals are counted always but logged at most once a second per worker, so a flood
+    /// cannot turn into a flood of log lines.
+    func noteRefusal(_ service: ServiceRuntime, _ what: String, peer: SocketAddress) {
+        refusalsSinceLog += 1
+        guard loop.nowMs >= lastRefusalLogMs + 1000 else { return }
+        log.warning("connection \(what)", metadata: [
+            "service": "\(service.table.config.name)", "peer": "\(peer)", "refusedSinceLastLog": "\(refusalsSinceLog)",
+        ])
+        lastRefusalLogMs = loop.nowMs
+        refusalsSinceLog = 0
     }
 
     func connectionFinished(_ connection: ProxiedConnection, reason: CloseReason) {
@@ -177,7 +240,7 @@ final class Worker {
         return client >= 0
     }
 
-    private static func clientHash(_ peer: SocketAddress, network: Bool) -> UInt64 {
+    static func clientHash(_ peer: SocketAddress, network: Bool) -> UInt64 {
         if let v4 = peer.ipv4 {
             return ClientHash.ipv4(v4, network: network)
         }

@@ -27,6 +27,11 @@ static const int CL_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
 static const int CL_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
 static const int CL_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
 
+// Relaxed atomics on plain memory, for counter tables Swift's Atomic (one value, ~Copyable)
+// cannot be an element of.
+static inline long cl_atomic_add(long *p, long v) { return __atomic_add_fetch(p, v, __ATOMIC_RELAXED); }
+static inline long cl_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
 int cl_epoll_create(void);
 int cl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 // struct epoll_event is packed on x86-64; this copies each event's fields out into two

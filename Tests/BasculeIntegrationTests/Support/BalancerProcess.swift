@@ -17,15 +17,19 @@ final class BalancerProcess {
     /// `services` are config.json service objects without `listen` (added here). `extra`
     /// top-level keys (defaults, admin.token...) are merged in.
     init(services: [[String: Any]], workers: Int = 1, defaults: [String: Any] = [:], adminToken: String = "",
-         extraArguments: [String] = [], shell prefix: String? = nil) throws {
+         extraTopLevel: [String: Any] = [:], extraArguments: [String] = [], shell prefix: String? = nil) throws {
         directory = NSTemporaryDirectory() + "bascule-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var ports: [String: UInt16] = [:]
         var withListen: [[String: Any]] = []
         for var service in services {
-            let port = try freeLoopbackPort()
-            ports[service["name"] as! String] = port
-            service["listen"] = "127.0.0.1:\(port)"
+            if let listen = service["listen"] as? String, let port = listen.split(separator: ":").last.flatMap({ UInt16($0) }) {
+                ports[service["name"] as! String] = port
+            } else {
+                let port = try freeLoopbackPort()
+                ports[service["name"] as! String] = port
+                service["listen"] = "127.0.0.1:\(port)"
+            }
             withListen.append(service)
         }
         self.ports = ports
@@ -36,6 +40,7 @@ final class BalancerProcess {
             "services": withListen,
         ]
         if !defaults.isEmpty { config["defaults"] = defaults }
+        for (key, value) in extraTopLevel { config[key] = value }
         configPath = directory + "/config.json"
         try Self.write(config, to: configPath)
         let arguments = ["run", "--config", configPath, "--log-level", "info"] + extraArguments

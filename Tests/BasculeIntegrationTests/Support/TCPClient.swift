@@ -17,8 +17,10 @@ final class TCPClient: Sendable {
     private let closed = Atomic<Bool>(false)
 
     /// Connects to `host` ("127.0.0.1" or "::1") and `port`.
-    init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10)) throws {
-        fd = try BlockingSocket.connect(to: BasculeBackendService.SocketAddress(host: host, port: port), timeoutSeconds: timeout.seconds)
+    /// `source` binds the client's own address first (another loopback address, port 0).
+    init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10), source: String? = nil) throws {
+        fd = try BlockingSocket.connect(to: BasculeBackendService.SocketAddress(host: host, port: port), timeoutSeconds: timeout.seconds,
+                                        source: try source.map { try BasculeBackendService.SocketAddress(host: $0, port: 0) })
     }
 
     deinit { close() }

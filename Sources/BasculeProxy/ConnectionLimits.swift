@@ -1,0 +1,38 @@
+import Synchronization
+
+/// Limits shared by every worker for one service; kept across table rebuilds and reloads.
+final class ServiceLimits: Sendable {
+    /// Client connections held on this service (maintained only while a limit is set).
+    let active = Atomic<Int>(0)
+    /// Present when `maxConnectionsPerClient` is set.
+    let perClient: ClientConnectionCounts?
+
+    init(perClient: Bool) {
+        self.perClient = perClient ? ClientConnectionCounts() : nil
+    }
+}
+
+/// The process-wide `maxConnections`.
+public final class ProcessLimits: Sendable {
+    let active = Atomic<Int>(0)
+    /// 0: no limit. Atomic so a reload can change it while workers read it.
+    let limit = Atomic<Int>(0)
+
+    public init() {}
+}
+
+/// What one connection took from the limits, given back when it ends. Each part is held by
+/// reference, so a reload that replaces a service's limits cannot unbalance the counts.
+struct Admission {
+    var process: ProcessLimits?
+    var service: ServiceLimits?
+    var clientHash: UInt64 = 0
+    var perClient: ClientConnectionCounts?
+
+    mutating func release() {
+        process?.active.subtract(1, ordering: .relaxed)
+        service?.active.subtract(1, ordering: .relaxed)
+        perClient?.release(clientHash)
+        self = Admission()
+    }
+}
