@@ -35,6 +35,8 @@ final class AdminRouter {
                 default: return metrics()
                 }
             }
+        case 1 where segments[0] == "reload":
+            return RuntimeAPI(router: self).handleReload(request: request, peer: peer)
         case 5 where segments[0] == "services" && segments[2] == "backends"
                      && RuntimeAPI.Action(rawValue: segments[4]) != nil:
             let action = RuntimeAPI.Action(rawValue: segments[4])!

@@ -9,4 +9,7 @@ public protocol AdminTarget: AnyObject {
     func setWeight(service: Int, backend: Int, weight: Int, reason: String)
     func serviceIndex(named name: String) -> Int?
     func backendIndex(service: Int, named name: String) -> Int?
+    /// Reads and applies the configuration file again; the errors when it was rejected (the
+    /// running configuration is then kept), empty when it was applied.
+    func reloadConfiguration() -> [String]
 }

@@ -10,6 +10,7 @@ struct HTTPStatus: Sendable, Equatable {
     static let methodNotAllowed = HTTPStatus(code: 405, reason: "Method Not Allowed")
     static let requestTimeout = HTTPStatus(code: 408, reason: "Request Timeout")
     static let contentTooLarge = HTTPStatus(code: 413, reason: "Content Too Large")
+    static let unprocessableEntity = HTTPStatus(code: 422, reason: "Unprocessable Content")
     static let headersTooLarge = HTTPStatus(code: 431, reason: "Request Header Fields Too Large")
     static let notImplemented = HTTPStatus(code: 501, reason: "Not Implemented")
     static let serviceUnavailable = HTTPStatus(code: 503, reason: "Service Unavailable")

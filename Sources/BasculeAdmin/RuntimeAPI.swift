@@ -58,6 +58,24 @@ struct RuntimeAPI {
         return .json(.ok, .object(members))
     }
 
+    /// `POST /reload`: the same as SIGHUP, answering with what happened.
+    func handleReload(request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+        let route = "\(request.method) \(request.path)"
+        guard request.method == "POST" else {
+            return HTTPResponse(.methodNotAllowed, contentType: "application/json",
+                                body: JSONValue.object([("error", .string("use POST"))]).rendered + "\n",
+                                headers: [("Allow", "POST")])
+        }
+        if let refusal = authorise(request, peer: peer, route: route) { return refusal }
+        let errors = router.target.reloadConfiguration()
+        router.log.notice("admin API: reload", metadata: ["peer": "\(peer)", "applied": "\(errors.isEmpty)"])
+        if errors.isEmpty {
+            return .json(.ok, .object([("reloaded", .bool(true))]))
+        }
+        return .json(.unprocessableEntity, .object([("reloaded", .bool(false)),
+                                                    ("errors", .array(errors.map { .string($0) }))]))
+    }
+
     /// With a token: the bearer token, whoever asks. Without one: loopback callers only, and
     /// never a browser request made on behalf of another site (a page elsewhere can POST to
     /// 127.0.0.1 without any preflight, and DNS rebinding can make its Host look local).

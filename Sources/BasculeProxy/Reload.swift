@@ -8,26 +8,31 @@ import BasculeEventLoop
 extension Balancer {
     @discardableResult
     public func reload() -> Bool {
+        reloadConfiguration().isEmpty
+    }
+
+    /// Why the reload was rejected (every error), or nothing when it was applied.
+    public func reloadConfiguration() -> [String] {
         guard let source = configurationSource else {
             log.warning("reload requested but no configuration source is set")
-            return false
+            return ["no configuration file to reload from"]
         }
         switch source() {
         case .failure(let failure):
-            let errors = failure.errors
+            let errors = failure.errors.map(\.description)
             reloadFailureCount += 1
             log.error("reload rejected: the new configuration has \(errors.count) error\(errors.count == 1 ? "" : "s"); keeping the running one")
             for error in errors { log.error("reload: \(error)") }
-            return false
+            return errors
         case .success(let next):
             do {
                 try apply(next)
                 reloadCount += 1
-                return true
+                return []
             } catch {
                 reloadFailureCount += 1
                 log.error("reload rejected: \(error); keeping the running configuration")
-                return false
+                return ["\(error)"]
             }
         }
     }

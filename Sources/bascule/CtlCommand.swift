@@ -12,8 +12,9 @@ struct CtlCommand: ParsableCommand {
               bascule ctl drain publishing pub2
               bascule ctl enable publishing pub2
               bascule ctl weight publishing pub3 4
+              bascule ctl reload
             """,
-        subcommands: [Status.self, Drain.self, Disable.self, Enable.self, Weight.self]
+        subcommands: [Status.self, Drain.self, Disable.self, Enable.self, Weight.self, Reload.self]
     )
 
     struct Target: ParsableArguments {
@@ -27,15 +28,17 @@ struct CtlCommand: ParsableCommand {
         var token: String?
 
         func client() throws -> AdminClient {
-            let configuration = try ConfigurationFile.loadOrExit(config)
-            var endpoint = configuration.admin.listen
             if let admin {
                 guard let colon = admin.lastIndex(of: ":"), let port = UInt16(admin[admin.index(after: colon)...]) else {
                     throw ValidationError("--admin must be HOST:PORT, got \"\(admin)\"")
                 }
-                endpoint = Endpoint(host: String(admin[..<colon]).trimmingCharacters(in: "[]"), port: port)
+                let endpoint = Endpoint(host: String(admin[..<colon]).trimmingCharacters(in: "[]"), port: port)
+                // With an explicit address the file is only a source for the token, if readable.
+                let fileToken = (try? ConfigurationFile.load(config).get())?.admin.token ?? ""
+                return AdminClient(endpoint: endpoint, token: token ?? fileToken)
             }
-            return AdminClient(endpoint: endpoint, token: token ?? configuration.admin.token)
+            let configuration = try ConfigurationFile.loadOrExit(config)
+            return AdminClient(endpoint: configuration.admin.listen, token: token ?? configuration.admin.token)
         }
     }
 
@@ -53,6 +56,13 @@ struct CtlCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print every service and backend with its state (JSON).")
         @OptionGroup var target: Target
         func run() throws { try CtlCommand.perform(target, method: "GET", path: "/status") }
+    }
+
+    struct Reload: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reload the running balancer's configuration file (as SIGHUP), printing any error.")
+        @OptionGroup var target: Target
+        func run() throws { try CtlCommand.perform(target, method: "POST", path: "/reload") }
     }
 
     struct Drain: ParsableCommand {

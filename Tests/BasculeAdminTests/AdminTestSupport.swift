@@ -99,6 +99,17 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
     func backendIndex(service: Int, named name: String) -> Int? {
         lock.withLock { services[service].backends.firstIndex { $0.name == name } }
     }
+
+    /// What the next reload answers: empty means applied.
+    var reloadErrors: [String] = []
+    var reloads = 0
+
+    func reloadConfiguration() -> [String] {
+        lock.withLock {
+            reloads += 1
+            return reloadErrors
+        }
+    }
 }
 
 /// Keeps every log message so tests can check what an operator would see.
