@@ -8,6 +8,9 @@ public struct BasculeConfiguration: Sendable, Equatable {
     public var services: [ServiceConfig]
     /// Client connections the whole process holds at most; past it new clients are refused.
     public var maxConnections: Int?
+    /// Where one JSON line per finished connection goes: a file path, or "-" for standard
+    /// output; nil: no access log.
+    public var accessLog: String?
 
     public init(workers: Int = 0, admin: AdminConfig = AdminConfig(), defaults: Defaults = Defaults(),
                 services: [ServiceConfig] = []) {

@@ -1,9 +1,11 @@
+import Glibc
+
 /// Turns a parsed document into a `BasculeConfiguration`, checking every rule of
 /// DESIGN.md's config.json section. It reads on past each problem (using defaults in place
 /// of bad values) so that one run reports everything; the configuration it returns is only
 /// meaningful when `errors` is empty.
 struct ConfigValidator {
-    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections"]
+    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog"]
     static let adminKeys = ["listen", "token"]
     static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs"]
 
@@ -25,6 +27,15 @@ struct ConfigValidator {
         }
         configuration.workers = collector.int(root, "workers", .range(0...1024)) ?? 0
         configuration.maxConnections = collector.int(root, "maxConnections", .positive)
+        if let accessLog = collector.string(root, "accessLog"), !accessLog.isEmpty {
+            // The file itself may not exist yet; its directory must, or no line could be written.
+            let directory = accessLog.contains("/") ? String(accessLog[..<accessLog.lastIndex(of: "/")!]) : "."
+            if accessLog != "-" && access(directory.isEmpty ? "/" : directory, W_OK) != 0 {
+                collector.report(root.path.key("accessLog"), "directory \"\(directory)\" does not exist or is not writable")
+            } else {
+                configuration.accessLog = accessLog
+            }
+        }
         var adminListen = EndpointParsing.parse(configuration.admin.listen.description).success
         var adminListenIsDefault = true
         if let value = root["admin"],

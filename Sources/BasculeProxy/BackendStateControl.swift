@@ -185,6 +185,15 @@ extension Balancer {
         }
     }
 
+    /// Connect-time and duration histograms per service, summed over workers.
+    public func connectionHistograms() -> [ServiceHistograms] {
+        services.map { entry in
+            ServiceHistograms(service: entry.config.name,
+                              connect: entry.traffic.map { $0.histograms.connect }.snapshot(),
+                              duration: entry.traffic.map { $0.histograms.duration }.snapshot())
+        }
+    }
+
     /// A snapshot for the admin endpoints.
     public func status() -> [ServiceStatus] {
         services.map { entry in

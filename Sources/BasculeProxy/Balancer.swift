@@ -33,6 +33,8 @@ public final class Balancer: EventHandler {
     var rampTimerAt: UInt64 = .max
     let startedAtMs: UInt64
     let processLimits = ProcessLimits()
+    /// nil when the configuration has no `accessLog`.
+    public let accessLog: AccessLogWriter?
     public internal(set) var reloadCount = 0
     public internal(set) var reloadFailureCount = 0
 
@@ -54,6 +56,7 @@ public final class Balancer: EventHandler {
         self.configuration = configuration
         workerCount = max(1, workers)
         self.log = log
+        accessLog = try configuration.accessLog.map { try AccessLogWriter(path: $0) }
         loop = try EventLoop()
         startedAtMs = loop.nowMs
         control = try Mailbox()
@@ -111,6 +114,7 @@ public final class Balancer: EventHandler {
             throw error
         }
 
+        try accessLog?.start()
         for index in 0..<workerCount {
             let mailbox = try Mailbox<WorkerMessage>()
             workerMailboxes.append(mailbox)
@@ -120,10 +124,11 @@ public final class Balancer: EventHandler {
             let control = self.control
             let log = self.log
             let processLimits = self.processLimits
+            let accessLog = self.accessLog
             threads.append(WorkerThread(name: "bascule-w\(index)") {
                 do {
                     let worker = try Worker(index: index, services: initial, mailbox: mailbox, control: control,
-                                            processLimits: processLimits, log: log)
+                                            processLimits: processLimits, accessLog: accessLog, log: log)
                     worker.run()
                 } catch {
                     log.critical("worker failed to start", metadata: ["worker": "\(index)", "error": "\(error)"])
@@ -140,6 +145,7 @@ public final class Balancer: EventHandler {
         onReady?()
         try loop.run()
         for thread in threads { thread.join() }
+        accessLog?.stop()
     }
 
     /// Asks for a graceful shutdown from another thread (tests, the demo).
@@ -163,7 +169,12 @@ public final class Balancer: EventHandler {
         case SIGHUP:
             reload()
         case SIGUSR1:
-            log.info("SIGUSR1 received: logs go to standard error, nothing to reopen")
+            if let accessLog {
+                log.notice("SIGUSR1: reopening the access log", metadata: ["path": "\(accessLog.path)"])
+                accessLog.reopen()
+            } else {
+                log.info("SIGUSR1 received: no access log configured, nothing to reopen")
+            }
         default:
             break
         }

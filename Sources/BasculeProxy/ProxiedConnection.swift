@@ -30,6 +30,12 @@ final class ProxiedConnection: EventHandler {
     private var admission: Admission
     /// Waiting for the upstream balancer's PROXY header before choosing a backend.
     private var awaitingProxyHeader = false
+    /// Monotonic times for the connect-time and duration histograms and the access log.
+    private let startNs = cl_monotonic_ns()
+    private var connectedNs: UInt64 = 0
+    private var backendName: String?
+    /// Which side finished sending first, for the access log's "client/backend closed".
+    private var backendClosedFirst = false
     private var proxyHeaderDeadline: UInt64 = 0
     private var backend: Int32 = -1
     private(set) var backendIndex = -1
@@ -181,6 +187,7 @@ final class ProxiedConnection: EventHandler {
         }
         backend = fd
         backendIndex = index
+        backendName = target.name
         counters.active.add(1, ordering: .relaxed)
         counters.total.add(1, ordering: .relaxed)
         var one: Int32 = 1
@@ -225,6 +232,8 @@ final class ProxiedConnection: EventHandler {
 
     private func connected() {
         connecting = false
+        connectedNs = cl_monotonic_ns()
+        service.traffic.histograms.connect.record(nanoseconds: connectedNs &- startNs)
         if let counters {
             up.counter = counters.bytesIn[worker.index]
             down.counter = counters.bytesOut[worker.index]
@@ -287,6 +296,7 @@ final class ProxiedConnection: EventHandler {
         }
         let upDone = up.sourceClosed && up.isDrained
         let downDone = down.sourceClosed && down.isDrained
+        if downDone && !up.sourceClosed { backendClosedFirst = true }
         if upDone && downDone {
             // close() sends the last FIN itself; a shutdown first would be a wasted call.
             finish(.completed)
@@ -454,6 +464,15 @@ final class ProxiedConnection: EventHandler {
         case .noBackend, .connectFailed, .descriptorLimit: service.traffic.failed.bump()
         default: break
         }
+        let durationNs = cl_monotonic_ns() &- startNs
+        service.traffic.histograms.duration.record(nanoseconds: durationNs)
+        if worker.accessLog != nil {
+            worker.recordAccess(service: service.table.config.name, client: clientAddress,
+                                backend: connectedNs > 0 ? backendName : nil,
+                                connectMs: connectedNs > 0 ? Double(connectedNs &- startNs) / 1e6 : nil,
+                                durationMs: Double(durationNs) / 1e6, bytesIn: up.bytes, bytesOut: down.bytes,
+                                end: endDescription(reason))
+        }
         closeDescriptor(client)
         if backend >= 0 { closeDescriptor(backend) }
         admission.release()
@@ -465,6 +484,22 @@ final class ProxiedConnection: EventHandler {
         release(&down)
         worker.loop.unregister(id)
         worker.connectionFinished(self, reason: reason)
+    }
+
+    private func endDescription(_ reason: CloseReason) -> String {
+        switch reason {
+        case .completed: return backendClosedFirst ? "backend closed" : "client closed"
+        case .clientError: return "client error"
+        case .backendError: return "backend error"
+        case .idleTimeout: return "idle timeout"
+        case .noBackend: return "no backend"
+        case .connectFailed: return "connect failed"
+        case .descriptorLimit: return "descriptor limit"
+        case .backendsFull, .refusedByLimit: return "refused by limit"
+        case .deniedByAccessList: return "denied"
+        case .badProxyHeader: return "bad proxy header"
+        case .shutdown: return "shutdown"
+        }
     }
 
     private func release(_ direction: inout RelayDirection) {

@@ -41,6 +41,9 @@ extension Balancer {
         if next.workers != configuration.workers {
             log.notice("reload: a change of `workers` takes effect at the next restart")
         }
+        if next.accessLog != configuration.accessLog {
+            log.notice("reload: a change of `accessLog` takes effect at the next restart")
+        }
         if next.admin != configuration.admin {
             log.notice("reload: a change of `admin` takes effect at the next restart")
         }

@@ -43,6 +43,9 @@ final class Worker {
     private var receiver: MailboxReceiver<WorkerMessage>?
     private let control: Mailbox<ControlMessage>
     private let processLimits: ProcessLimits
+    let accessLog: AccessLogWriter?
+    private var accessLogBuffer: [UInt8] = []
+    private var accessLogLines = 0
     private var lastRefusalLogMs: UInt64 = 0
     private var refusalsSinceLog = 0
     private var reserveDescriptor: Int32
@@ -52,9 +55,11 @@ final class Worker {
     var connectionCount: Int { live.count }
 
     init(index: Int, services initial: [WorkerService], mailbox: Mailbox<WorkerMessage>,
-         control: Mailbox<ControlMessage>, processLimits: ProcessLimits, log: Logger) throws(SystemError) {
+         control: Mailbox<ControlMessage>, processLimits: ProcessLimits, accessLog: AccessLogWriter?,
+         log: Logger) throws(SystemError) {
         self.index = index
         self.processLimits = processLimits
+        self.accessLog = accessLog
         self.control = control
         self.log = log
         loop = try EventLoop()
@@ -68,6 +73,11 @@ final class Worker {
         }
         for service in initial {
             try add(service)
+        }
+        if accessLog != nil {
+            // Lines leave in one batch per loop iteration: the writer thread gets one message
+            // for however many connections closed in it.
+            loop.afterIteration = { [unowned self] in self.flushAccessLog() }
         }
     }
 
@@ -128,6 +138,7 @@ final class Worker {
             while let connection = live.last {
                 connection.finish(.shutdown)
             }
+            flushAccessLog()
             loop.stop()
         }
     }
@@ -144,6 +155,7 @@ final class Worker {
             closeDescriptor(client)
             service.traffic.denied.bump()
             noteRefusal(service, "denied by allow/deny", peer: peer)
+            if accessLog != nil { recordRefusal(service, peer: peer, end: "denied") }
             return
         }
         var admission = Admission()
@@ -151,6 +163,7 @@ final class Worker {
             closeDescriptor(client)
             service.traffic.refused.bump()
             noteRefusal(service, "refused by a connection limit", peer: peer)
+            if accessLog != nil { recordRefusal(service, peer: peer, end: "refused by limit") }
             return
         }
         let hash = service.wantsClientHash ? Self.clientHash(peer, network: table.config.affinity == .network) : 0
@@ -188,6 +201,27 @@ final class Worker {
             admission.clientHash = hash
         }
         return true
+    }
+
+    func recordAccess(service: String, client: SocketAddress, backend: String?, connectMs: Double?,
+                      durationMs: Double, bytesIn: UInt64, bytesOut: UInt64, end: String) {
+        AccessLogLine.append(to: &accessLogBuffer, service: service, client: client, backend: backend,
+                             connectMs: connectMs, durationMs: durationMs, bytesIn: bytesIn, bytesOut: bytesOut, end: end)
+        accessLogLines += 1
+        if accessLogBuffer.count >= 64 * 1024 { flushAccessLog() }
+    }
+
+    private func recordRefusal(_ service: ServiceRuntime, peer: SocketAddress, end: String) {
+        recordAccess(service: service.table.config.name, client: peer, backend: nil, connectMs: nil,
+                     durationMs: 0, bytesIn: 0, bytesOut: 0, end: end)
+    }
+
+    func flushAccessLog() {
+        guard let accessLog, accessLogLines > 0 else { return }
+        accessLog.submit(accessLogBuffer, lines: accessLogLines)
+        accessLogBuffer = []
+        accessLogBuffer.reserveCapacity(64 * 1024 + 512)
+        accessLogLines = 0
     }
 
     /// Refusals are counted always but logged at most once a second per worker, so a flood

@@ -3,7 +3,9 @@ import Glibc
 
 /// A plain pthread running one closure: workers own their loop for the life of the process
 /// and must not be scheduled by a concurrency runtime.
-final class WorkerThread {
+/// Sendable so its owner can hand it to whoever joins it; the pthread_t is only read after
+/// creation.
+final class WorkerThread: @unchecked Sendable {
     private final class Body {
         let run: @Sendable () -> Void
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }

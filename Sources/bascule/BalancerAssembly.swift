@@ -51,6 +51,31 @@ final class BalancerAssembly {
             return reloads.rendered + failures.rendered + workers.rendered + draining.rendered
         }, { [unowned self] in
             HealthMetrics.render(self.health?.results() ?? [])
+        }, {
+            var connect = MetricFamily(name: "bascule_connect_duration_seconds",
+                                       help: "Time from accepting a client to its backend connection being established.", type: .histogram)
+            var duration = MetricFamily(name: "bascule_connection_duration_seconds",
+                                        help: "Lifetime of client connections, accept to close.", type: .histogram)
+            for service in balancer.connectionHistograms() {
+                for (family, snapshot) in [(0, service.connect), (1, service.duration)] {
+                    let buckets = zip(snapshot.boundsSeconds, snapshot.cumulative).map { (le: $0, count: $1) }
+                    if family == 0 {
+                        connect.addHistogram([("service", service.service)], buckets: buckets, sum: snapshot.sumSeconds, count: snapshot.count)
+                    } else {
+                        duration.addHistogram([("service", service.service)], buckets: buckets, sum: snapshot.sumSeconds, count: snapshot.count)
+                    }
+                }
+            }
+            var text = connect.rendered + duration.rendered
+            if let accessLog = balancer.accessLog {
+                var written = MetricFamily(name: "bascule_access_log_lines_total", help: "Access-log lines handed to the writer.", type: .counter)
+                written.add(accessLog.writtenLines.load(ordering: .relaxed))
+                var dropped = MetricFamily(name: "bascule_access_log_dropped_lines_total",
+                                           help: "Access-log lines dropped because the writer fell behind.", type: .counter)
+                dropped.add(accessLog.droppedLines.load(ordering: .relaxed))
+                text += written.rendered + dropped.rendered
+            }
+            return text
         }]
         admin.extraStatus = [(key: "healthChecks", value: { [unowned self] in HealthMetrics.status(self.health?.results() ?? []) })]
     }
