@@ -46,7 +46,10 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null;
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
-python3 "$here/compare.py" "$@" &
+# The real interpreter, not a pyenv shim: a shim (a bash script) would take the signal itself
+# and leave compare.py and everything it started running.
+py="$(python3 -c 'import sys; print(sys.executable)')"
+"$py" "$here/compare.py" "$@" &
 pid=$!
 status=0
 wait "$pid" || status=$?  # not a bare wait: set -e would exit before we read it
