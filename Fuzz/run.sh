@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target and runs it: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
-# Targets: proxy-parser, access-list, address (see Fuzz/Targets/). The corpus grows in
+# Targets: proxy-parser, access-list, address, config-loader, admin-request (see Fuzz/Targets/). The corpus grows in
 # Fuzz/corpus/TARGET (keep it: it is the regression suite); crashes land in Fuzz/crashes/.
 #
 # SwiftPM cannot give one executable libFuzzer's main without touching Package.swift, so the
@@ -19,7 +19,9 @@ case "$target" in
   proxy-parser) harness=ProxyParserFuzz.swift ;;
   access-list)  harness=AccessListFuzz.swift ;;
   address)      harness=AddressFuzz.swift ;;
-  *) echo "unknown target $target (proxy-parser, access-list, address)" >&2; exit 64 ;;
+  config-loader) harness=ConfigLoaderFuzz.swift ;;
+  admin-request) harness=AdminRequestFuzz.swift ;;
+  *) echo "unknown target $target (proxy-parser, access-list, address, config-loader, admin-request)" >&2; exit 64 ;;
 esac
 
 mkdir -p "$build/modules" "$build/CLinux" "$fuzz/corpus/$target" "$fuzz/crashes/$target"
@@ -48,14 +50,28 @@ if stale "$build/libBasculeEventLoop.a" "$root/Sources/BasculeEventLoop"; then
 fi
 
 proxy="$root/Sources/BasculeProxy"
+admin="$root/Sources/BasculeAdmin"
 # lld: gold warns about every ASan assembly symbol it cannot export.
-swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -module-name BasculeProxy -use-ld=lld \
-  -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculeEventLoop "$build/CLinux/shim.o" \
-  "$fuzz/Targets/$harness" \
-  "$proxy/SocketAddress.swift" "$proxy/SocketAddress+Components.swift" "$proxy/IPAddressText.swift" \
-  "$proxy/ProxyHeader.swift" "$proxy/ProxyProtocolEncoder.swift" "$proxy/ProxyProtocolParser.swift" \
-  "$proxy/CIDR.swift" "$proxy/AccessList.swift" \
-  -o "$build/$target"
+instrumented=(swiftc -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 -use-ld=lld)
+case "$target" in
+  config-loader)
+    # The whole of BasculeConfig, instrumented, as the module itself.
+    "${instrumented[@]}" -module-name BasculeConfig \
+      "$fuzz/Targets/$harness" "$root"/Sources/BasculeConfig/*.swift -o "$build/$target" ;;
+  admin-request)
+    # The parser and the types it answers with, as a module named BasculeAdmin (all internal).
+    "${instrumented[@]}" -module-name BasculeAdmin \
+      "$fuzz/Targets/$harness" "$admin/HTTPRequestParser.swift" "$admin/HTTPRequest.swift" \
+      "$admin/HTTPResponse.swift" "$admin/JSONValue.swift" -o "$build/$target" ;;
+  *)
+    "${instrumented[@]}" -module-name BasculeProxy \
+      -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculeEventLoop "$build/CLinux/shim.o" \
+      "$fuzz/Targets/$harness" \
+      "$proxy/SocketAddress.swift" "$proxy/SocketAddress+Components.swift" "$proxy/IPAddressText.swift" \
+      "$proxy/ProxyHeader.swift" "$proxy/ProxyProtocolEncoder.swift" "$proxy/ProxyProtocolParser.swift" \
+      "$proxy/CIDR.swift" "$proxy/AccessList.swift" \
+      -o "$build/$target" ;;
+esac
 
 cd "$fuzz"
 exec "$build/$target" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \

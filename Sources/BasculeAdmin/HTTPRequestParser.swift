@@ -122,9 +122,11 @@ enum HTTPRequestParser {
     private static let crlf: [UInt8] = [13, 10]
     private static let crlfcrlf: [UInt8] = [13, 10, 13, 10]
 
-    /// The index where `needle` starts, looking only within the first `limit` bytes.
+    /// The index where `needle` starts, when all of it lies within the first `limit` bytes.
+    /// (Letting it end past `limit` accepted a head up to three bytes over the limit, and only
+    /// when it arrived in one read: a read ending at the limit was already refused.)
     private static func find(_ needle: [UInt8], in buffer: [UInt8], limit: Int) -> Int? {
-        let end = min(buffer.count, limit + needle.count) - needle.count
+        let end = min(buffer.count, limit) - needle.count
         guard end >= 0 else { return nil }
         var index = 0
         while index <= end {

@@ -35,6 +35,18 @@ import Testing
         #expect(status("GETGETGETGETGETGETGET / HTTP/1.1\r\n") == 400)
     }
 
+    /// Found by Fuzz/ admin-request: a head whose blank line straddled the limit was accepted
+    /// when it arrived whole but refused when a read ended at the limit.
+    @Test func headLimitIncludesTheBlankLineAndDoesNotDependOnReads() {
+        let head = "HEAD / HTTP/1.1\r\nX:  y \t\r\n\r\n"  // 28 bytes
+        let limits = HTTPLimits(maxHeadBytes: 24, maxBodyBytes: 5)
+        #expect(status(head, limits: limits) == 431)
+        #expect(status(String(head.prefix(24)), limits: limits) == 431)
+        if case .request = parse(head, limits: HTTPLimits(maxHeadBytes: 28, maxBodyBytes: 5)) {} else {
+            Issue.record("a head of exactly the limit is accepted")
+        }
+    }
+
     @Test func enforcesTheLimits() {
         let small = HTTPLimits(maxHeadBytes: 64, maxBodyBytes: 8)
         #expect(status("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 100), limits: small) == 431)
