@@ -56,7 +56,7 @@ public final class Balancer: EventHandler {
         self.configuration = configuration
         workerCount = max(1, workers)
         self.log = log
-        accessLog = try configuration.accessLog.map { try AccessLogWriter(path: $0) }
+        accessLog = try configuration.accessLog.map { try AccessLogWriter(path: $0, log: log) }
         loop = try EventLoop()
         startedAtMs = loop.nowMs
         control = try Mailbox()

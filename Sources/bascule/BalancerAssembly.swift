@@ -68,10 +68,10 @@ final class BalancerAssembly {
             }
             var text = connect.rendered + duration.rendered
             if let accessLog = balancer.accessLog {
-                var written = MetricFamily(name: "bascule_access_log_lines_total", help: "Access-log lines handed to the writer.", type: .counter)
+                var written = MetricFamily(name: "bascule_access_log_lines_total", help: "Access-log lines written.", type: .counter)
                 written.add(accessLog.writtenLines.load(ordering: .relaxed))
                 var dropped = MetricFamily(name: "bascule_access_log_dropped_lines_total",
-                                           help: "Access-log lines dropped because the writer fell behind.", type: .counter)
+                                           help: "Access-log lines dropped because the writer fell behind or a write failed.", type: .counter)
                 dropped.add(accessLog.droppedLines.load(ordering: .relaxed))
                 text += written.rendered + dropped.rendered
             }

@@ -66,4 +66,23 @@ struct AccessLogTests {
         #expect(try balancer.metric("bascule_connect_duration_seconds_count", ["service": "publishing"]) == 3)
         #expect(try balancer.metric("bascule_connection_duration_seconds_bucket", ["service": "publishing", "le": "+Inf"]) == 3)
     }
+
+    @Test func anAccessLogPathThatCannotBeOpenedFailsTheStart() throws {
+        // A directory passes validation (its parent is writable) but cannot be opened as a file:
+        // the balancer must refuse to start rather than run with every line silently lost.
+        let directory = NSTemporaryDirectory() + "bascule-access-dir-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configPath = directory + "/config.json"
+        try BalancerProcess.write([
+            "admin": ["listen": "127.0.0.1:\(try freeLoopbackPort())"],
+            "accessLog": directory,
+            "services": [["name": "publishing", "listen": "127.0.0.1:\(try freeLoopbackPort())", "healthCheck": ["type": "none"],
+                          "backends": [["name": "pub1", "address": "127.0.0.1:\(try freeLoopbackPort())"]]]],
+        ], to: configPath)
+        let process = try ManagedProcess(executable: try TestBinaries.bascule(), arguments: ["run", "--config", configPath])
+        let status = process.waitForExit(timeout: .seconds(10))
+        #expect(status != nil && status != 0, "\(process.recentOutput())")
+        #expect(process.recentOutput().contains("cannot open"), "\(process.recentOutput())")
+    }
 }
