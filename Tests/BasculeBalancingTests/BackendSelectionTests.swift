@@ -1,10 +1,10 @@
 import Testing
 import BasculeBalancing
 
-private let primary1 = BackendEntry(index: 0, name: "p1", address: "10.0.0.1:80")
-private let primary2 = BackendEntry(index: 1, name: "p2", address: "10.0.0.2:80")
-private let backup1 = BackendEntry(index: 2, name: "b1", address: "10.0.0.3:80")
-private let backup2 = BackendEntry(index: 3, name: "b2", address: "10.0.0.4:80")
+private let primary1 = BackendEntry(index: 0, name: "p1", address: "198.0.0.1:80")
+private let primary2 = BackendEntry(index: 1, name: "p2", address: "198.0.0.2:80")
+private let backup1 = BackendEntry(index: 2, name: "b1", address: "198.0.0.3:80")
+private let backup2 = BackendEntry(index: 3, name: "b2", address: "198.0.0.4:80")
 
 @Test func backupsTakeNoTrafficWhileAPrimaryIsAvailable() {
     let eligible = BackendSelection.eligible([

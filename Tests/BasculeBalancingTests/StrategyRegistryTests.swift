@@ -18,9 +18,9 @@ func everyStrategyReturnsNilWithoutBackends(name: String) {
 @Test(arguments: StrategyRegistry.names)
 func everyStrategyReturnsOnlyIndicesItWasGiven(name: String) {
     // Not contiguous, not starting at 0: the indices of the eligible subset of a service.
-    let given = [BackendEntry(index: 7, name: "x", address: "10.0.0.7:80", weight: 2),
-                 BackendEntry(index: 3, name: "y", address: "10.0.0.3:80"),
-                 BackendEntry(index: 11, name: "z", address: "10.0.0.11:80", weight: 5)]
+    let given = [BackendEntry(index: 7, name: "x", address: "198.0.0.7:80", weight: 2),
+                 BackendEntry(index: 3, name: "y", address: "198.0.0.3:80"),
+                 BackendEntry(index: 11, name: "z", address: "198.0.0.11:80", weight: 5)]
     var strategy = StrategyRegistry.make(named: name, backends: given, options: StrategyOptions(seed: 1))!
     var picked = Set<Int>()
     for hash in clientHashes(3000) {

@@ -142,8 +142,8 @@ import Glibc
     @Test func errorsPrintAsPathColonMessageOnePerLine() {
         let failure = ConfigErrors([ConfigError(path: "services", message: "a"), ConfigError(path: "$", message: "b")])
         #expect(failure.description == "services: a\n$: b")
-        #expect(ConfigError(path: "services[1].backends[0].address", message: #""10.0.0.1" has no port"#).description
-                    == #"services[1].backends[0].address: "10.0.0.1" has no port"#)
+        #expect(ConfigError(path: "services[1].backends[0].address", message: #""198.0.0.1" has no port"#).description
+                    == #"services[1].backends[0].address: "198.0.0.1" has no port"#)
     }
 }
 

@@ -24,7 +24,7 @@ import Testing
 
     @Test func nonDefaultServiceSettingsAreShownOnOneLine() throws {
         let json = document(service: #"""
-            "retries": 0, "maxConnections": 100, "proxyProtocol": "v1", "allow": ["10.0.0.0/8"], "slowStartMs": 5000,
+            "retries": 0, "maxConnections": 100, "proxyProtocol": "v1", "allow": ["198.0.0.0/8"], "slowStartMs": 5000,
             "healthCheck": { "type": "none" }
             """#, backend: #""maxConnections": 10"#, top: #""workers": 3, "admin": { "listen": "127.0.0.1:9100", "token": "t" }"#)
         let summary = try parse(json).get().summary(resolvedWorkers: 3)
@@ -35,7 +35,7 @@ import Testing
 
             service web on 127.0.0.1:8080: round-robin
               health: none (backends are always considered up)
-              retries 0, max 100 connections, sends PROXY v1, allow 10.0.0.0/8, slow start 5000 ms
+              retries 0, max 100 connections, sends PROXY v1, allow 198.0.0.0/8, slow start 5000 ms
               - b1  127.0.0.1:9001  weight 1, max 10 connections
             """)
     }

@@ -136,7 +136,7 @@ import Testing
         (#""maxConnections": 0"#, "services[0].maxConnections", "must be greater than 0, got 0"),
         (#""slowStartMs": -100"#, "services[0].slowStartMs", "must be 0 or more, got -100"),
         (#""proxyProtocol": "v3""#, "services[0].proxyProtocol", #"unknown PROXY protocol version "v3" (known: v1, v2)"#),
-        (#""allow": "10.0.0.0/8""#, "services[0].allow", #"expected an array, got string "10.0.0.0/8""#),
+        (#""allow": "198.0.0.0/8""#, "services[0].allow", #"expected an array, got string "198.0.0.0/8""#),
         (#""healthCheck": "http""#, "services[0].healthCheck", #"expected an object, got string "http""#),
     ])
     func serviceSettingsAreChecked(service: String, path: String, message: String) {
@@ -145,13 +145,13 @@ import Testing
 
     @Test func everyBadCIDRInAListIsReportedAtItsIndex() {
         let json = document(service: #"""
-            "allow": ["192.0.2.0/24", "2001:db8::/32", "192.0.2.0/33", "2001:db8::/129", "10.0.0.1/8", "10.0.0.1", "db/8", 42]
+            "allow": ["192.0.2.0/24", "2001:db8::/32", "192.0.2.0/33", "2001:db8::/129", "198.0.0.1/8", "198.0.0.1", "db/8", 42]
             """#)
         #expect(errors(json) == [
             ConfigError(path: "services[0].allow[2]", message: #""192.0.2.0/33" is not a valid CIDR (prefix must be 0...32)"#),
             ConfigError(path: "services[0].allow[3]", message: #""2001:db8::/129" is not a valid CIDR (prefix must be 0...128)"#),
-            ConfigError(path: "services[0].allow[4]", message: #""10.0.0.1/8" is not a valid CIDR (host bits are set; did you mean 10.0.0.0/8?)"#),
-            ConfigError(path: "services[0].allow[5]", message: #""10.0.0.1" is not a valid CIDR (write address/prefix, e.g. 10.0.0.1/32)"#),
+            ConfigError(path: "services[0].allow[4]", message: #""198.0.0.1/8" is not a valid CIDR (host bits are set; did you mean 198.0.0.0/8?)"#),
+            ConfigError(path: "services[0].allow[5]", message: #""198.0.0.1" is not a valid CIDR (write address/prefix, e.g. 198.0.0.1/32)"#),
             ConfigError(path: "services[0].allow[6]", message: #""db/8" is not a valid CIDR ("db" is not an IP address)"#),
             ConfigError(path: "services[0].allow[7]", message: "expected a CIDR string, got number 42"),
         ])
@@ -160,25 +160,25 @@ import Testing
     // MARK: Endpoints
 
     @Test(arguments: [
-        ("10.0.0.1", #""10.0.0.1" has no port"#),
-        ("10.0.0.1:", #""10.0.0.1:" has no port"#),
-        ("10.0.0.1:0", #""10.0.0.1:0" has port 0, out of range (must be 1...65535)"#),
-        ("10.0.0.1:65536", #""10.0.0.1:65536" has port 65536, out of range (must be 1...65535)"#),
-        ("10.0.0.1:99999999999999999999999", #""10.0.0.1:99999999999999999999999" has port 99999999999999999999999, out of range (must be 1...65535)"#),
-        ("10.0.0.1:http", #""10.0.0.1:http" has an invalid port "http" (must be 1...65535)"#),
-        ("10.0.0.1:-80", #""10.0.0.1:-80" has an invalid port "-80" (must be 1...65535)"#),
+        ("198.0.0.1", #""198.0.0.1" has no port"#),
+        ("198.0.0.1:", #""198.0.0.1:" has no port"#),
+        ("198.0.0.1:0", #""198.0.0.1:0" has port 0, out of range (must be 1...65535)"#),
+        ("198.0.0.1:65536", #""198.0.0.1:65536" has port 65536, out of range (must be 1...65535)"#),
+        ("198.0.0.1:99999999999999999999999", #""198.0.0.1:99999999999999999999999" has port 99999999999999999999999, out of range (must be 1...65535)"#),
+        ("198.0.0.1:http", #""198.0.0.1:http" has an invalid port "http" (must be 1...65535)"#),
+        ("198.0.0.1:-80", #""198.0.0.1:-80" has an invalid port "-80" (must be 1...65535)"#),
         ("db.local:80", #""db.local:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
         ("10.0.0:80", #""10.0.0:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
-        ("10.0.0.256:80", #""10.0.0.256:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
+        ("198.0.0.256:80", #""198.0.0.256:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
         ("", #""" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
         ("::1", #""::1" is an IPv6 address without brackets (write [IPv6]:port, e.g. [::1]:8080)"#),
         ("2001:db8::1:80", #""2001:db8::1:80" is an IPv6 address without brackets (write [IPv6]:port, e.g. [::1]:8080)"#),
         ("[::1]", #""[::1]" has no port"#),
         ("[::1", #""[::1" has no closing ']'"#),
         ("[::1]80", #""[::1]80" has unexpected text after ']' (write [IPv6]:port)"#),
-        ("[10.0.0.1]:80", #""[10.0.0.1]:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
+        ("[198.0.0.1]:80", #""[198.0.0.1]:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
         ("[fe80::1%eth0]:80", #""[fe80::1%eth0]:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
-        ("10.0.0.1\u{0}:80", #""10.0.0.1\u0000:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
+        ("198.0.0.1\u{0}:80", #""198.0.0.1\u0000:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
     ])
     func badAddressesSayWhatIsWrong(address: String, message: String) {
         let escaped = address.replacing("\u{0}", with: "\\u0000")
@@ -213,8 +213,8 @@ import Testing
     @Test func aWildcardListenCollidesWithAnyAddressOnTheSamePort() {
         #expect(messages(services(["127.0.0.1:8081", "0.0.0.0:8081"]), at: "services[1].listen")
                     == ["0.0.0.0:8081 is already used by services[0] (s0)"])
-        #expect(messages(services(["[::]:8081", "10.1.2.3:8081"]), at: "services[1].listen")
-                    == ["10.1.2.3:8081 is already used by services[0] (s0)"])
+        #expect(messages(services(["[::]:8081", "198.1.2.3:8081"]), at: "services[1].listen")
+                    == ["198.1.2.3:8081 is already used by services[0] (s0)"])
         #expect(errors(services(["0.0.0.0:8081", "0.0.0.0:8082", "127.0.0.1:8083"])).isEmpty)
         #expect(errors(services(["127.0.0.1:8081", "127.0.0.2:8081"])).isEmpty)
     }
@@ -334,7 +334,7 @@ import Testing
               "backends": [ { "name": "pub1", "address": "127.0.0.1:9101", "weight": "2" } ] },
             { "name": "reporting", "listen": "127.0.0.1:8081", "backends": [] },
             { "name": "management", "listen": "127.0.0.1:8082", "strategy": "fastest",
-              "backends": [ { "name": "m1", "address": "10.0.0.1" } ] }
+              "backends": [ { "name": "m1", "address": "198.0.0.1" } ] }
           ]
         }
         """#
@@ -349,7 +349,7 @@ import Testing
             "services[1].listen: 127.0.0.1:8081 is already used by services[0] (publishing)",
             "services[1].backends: empty backend list (a service needs at least one backend)",
             #"services[2].strategy: unknown strategy "fastest" (known: round-robin, weighted-round-robin, least-connections, random, power-of-two, source-hash, maglev)"#,
-            #"services[2].backends[0].address: "10.0.0.1" has no port"#,
+            #"services[2].backends[0].address: "198.0.0.1" has no port"#,
         ])
     }
 }
@@ -365,7 +365,7 @@ import Testing
         #expect(!v6.contains([0x20, 0x01, 0x0d, 0xb9] + [UInt8](repeating: 0, count: 12)))
         let everything = try #require(CIDRBlock("0.0.0.0/0"))
         #expect(everything.contains([203, 0, 113, 9]))
-        #expect(CIDRBlock("10.0.0.1/8") == nil)
+        #expect(CIDRBlock("198.0.0.1/8") == nil)
         #expect(CIDRBlock("192.0.2.1/32")?.description == "192.0.2.1/32")
         #expect(CIDRBlock("2001:0db8:0::/48")?.description == "2001:db8::/48")
     }
@@ -389,7 +389,7 @@ import Testing
 
     @Test func aRemoteBackendOnTheSamePortAsAWildcardListenIsFine() {
         #expect(errors(document(serviceMembers: #"""
-            "name": "web", "listen": "0.0.0.0:80", "backends": [ { "name": "app", "address": "10.0.0.5:80" } ]
+            "name": "web", "listen": "0.0.0.0:80", "backends": [ { "name": "app", "address": "198.0.0.5:80" } ]
             """#)).isEmpty)
     }
 }

@@ -17,7 +17,7 @@ struct CommandLineTests {
         {"workers": 0,
          "services": [
           {"name": "publishing", "listen": "127.0.0.1:18081", "stratgy": "round-robin",
-           "backends": [{"name": "a", "address": "10.0.0.1"}]},
+           "backends": [{"name": "a", "address": "198.0.0.1"}]},
           {"name": "reporting", "listen": "127.0.0.1:18081", "strategy": "fastest", "backends": []}
          ]}
         """
@@ -30,7 +30,7 @@ struct CommandLineTests {
         let output = check.recentOutput(limit: 100)
         for expected in [
             "services[0].stratgy: unknown key (did you mean \"strategy\"?)",
-            "services[0].backends[0].address: \"10.0.0.1\" has no port",
+            "services[0].backends[0].address: \"198.0.0.1\" has no port",
             "services[1].listen: 127.0.0.1:18081 is already used by services[0] (publishing)",
             "services[1].strategy: unknown strategy \"fastest\"",
             "services[1].backends: empty backend list",

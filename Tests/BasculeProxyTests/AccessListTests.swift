@@ -28,9 +28,9 @@ private func client(_ host: String) -> SocketAddress {
     }
 
     @Test func denyWinsOverAllow() throws {
-        let list = try AccessList(allow: ["10.0.0.0/8", "2001:db8::/32"], deny: ["10.1.0.0/16", "2001:db8:1::/48"])
-        #expect(list.permits(client("10.2.0.1")))
-        #expect(!list.permits(client("10.1.2.3")))
+        let list = try AccessList(allow: ["198.0.0.0/8", "2001:db8::/32"], deny: ["198.1.0.0/16", "2001:db8:1::/48"])
+        #expect(list.permits(client("198.2.0.1")))
+        #expect(!list.permits(client("198.1.2.3")))
         #expect(list.permits(client("2001:db8:2::1")))
         #expect(!list.permits(client("2001:db8:1::1")))
         let same = try AccessList(allow: ["192.0.2.7"], deny: ["192.0.2.7"])
@@ -103,18 +103,18 @@ private func client(_ host: String) -> SocketAddress {
 
     @Test(arguments: [
         ("", "is empty"),
-        ("10.0.0.0/33", "has a prefix length over 32"),
+        ("198.0.0.0/33", "has a prefix length over 32"),
         ("2001:db8::/129", "has a prefix length over 128"),
-        ("10.0.0.1/8", "has host bits set beyond its prefix length"),
+        ("198.0.0.1/8", "has host bits set beyond its prefix length"),
         ("2001:db8::1/32", "has host bits set beyond its prefix length"),
-        ("10.0.0.0/08", "has a malformed prefix length"),
-        ("10.0.0.0/", "has a malformed prefix length"),
-        ("10.0.0.0/-1", "has a malformed prefix length"),
-        ("10.0.0.0/8/8", "has a malformed prefix length"),
-        ("10.0.0.0/ 8", "has a malformed prefix length"),
+        ("198.0.0.0/08", "has a malformed prefix length"),
+        ("198.0.0.0/", "has a malformed prefix length"),
+        ("198.0.0.0/-1", "has a malformed prefix length"),
+        ("198.0.0.0/8/8", "has a malformed prefix length"),
+        ("198.0.0.0/ 8", "has a malformed prefix length"),
         ("10.0.0/8", "is not an IPv4 address or network"),
         ("256.0.0.0/8", "is not an IPv4 address or network"),
-        (" 10.0.0.0/8", "is not an IPv4 address or network"),
+        (" 198.0.0.0/8", "is not an IPv4 address or network"),
         ("010.0.0.0/8", "is not an IPv4 address or network"),
         ("example.com", "is not an IPv4 address or network"),
         ("fe80::1%eth0", "is not an IPv6 address or network"),
@@ -128,11 +128,11 @@ private func client(_ host: String) -> SocketAddress {
     }
 
     @Test func theErrorReadsLikeAConfigPath() {
-        #expect(throws: AccessListError.self) { try AccessList(allow: ["10.0.0.0/33"], deny: []) }
+        #expect(throws: AccessListError.self) { try AccessList(allow: ["198.0.0.0/33"], deny: []) }
         do {
-            _ = try AccessList(allow: ["192.0.2.0/24", "10.0.0.0/33"], deny: [])
+            _ = try AccessList(allow: ["192.0.2.0/24", "198.0.0.0/33"], deny: [])
         } catch {
-            #expect(error.description == "allow[1]: \"10.0.0.0/33\" has a prefix length over 32")
+            #expect(error.description == "allow[1]: \"198.0.0.0/33\" has a prefix length over 32")
         }
     }
 }

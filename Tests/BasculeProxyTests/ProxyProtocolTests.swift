@@ -47,8 +47,8 @@ private func same(_ a: SocketAddress?, _ b: SocketAddress) -> Bool {
     // MARK: Encoding
 
     @Test func v1LineForIPv4MatchesTheSpecExample() {
-        let line = v1(address("192.168.0.1", 56324), address("192.168.0.11", 443))
-        #expect(String(decoding: line, as: UTF8.self) == "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n")
+        let line = v1(address("192.0.2.1", 56324), address("192.0.2.11", 443))
+        #expect(String(decoding: line, as: UTF8.self) == "PROXY TCP4 192.0.2.1 192.0.2.11 56324 443\r\n")
     }
 
     @Test func v1LineForIPv6UsesTheCompressedForm() {
@@ -114,7 +114,7 @@ private func same(_ a: SocketAddress?, _ b: SocketAddress) -> Bool {
     static let pairs: [(String, UInt16, String, UInt16)] = [
         ("192.0.2.1", 12345, "198.51.100.7", 443),
         ("0.0.0.0", 0, "255.255.255.255", 65535),
-        ("10.0.0.1", 1, "10.0.0.2", 2),
+        ("198.0.0.1", 1, "198.0.0.2", 2),
         ("2001:db8::1", 40000, "2001:db8::2", 8443),
         ("::1", 1, "::", 0),
         ("fe80::1:0:0:0", 7, "1:2:3:4:5:6:7:8", 9),
@@ -149,12 +149,12 @@ private func same(_ a: SocketAddress?, _ b: SocketAddress) -> Bool {
     // MARK: Parsing known-good input
 
     @Test func v1SpecExampleLeavesTheRequestUnconsumed() {
-        let text = "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nGET / HTTP/1.1\r\nHost: 192.168.0.11\r\n\r\n"
+        let text = "PROXY TCP4 192.0.2.1 192.0.2.11 56324 443\r\nGET / HTTP/1.1\r\nHost: 192.0.2.11\r\n\r\n"
         let result = parse(text)
         #expect(result.consumed == 47)
         #expect(result.header?.version == .v1)
-        #expect(same(result.header?.source, address("192.168.0.1", 56324)))
-        #expect(same(result.header?.destination, address("192.168.0.11", 443)))
+        #expect(same(result.header?.source, address("192.0.2.1", 56324)))
+        #expect(same(result.header?.destination, address("192.0.2.11", 443)))
     }
 
     @Test func v1AcceptsUppercaseHexAndUncompressedIPv6() {
@@ -204,7 +204,7 @@ private func same(_ a: SocketAddress?, _ b: SocketAddress) -> Bool {
     // MARK: Incremental delivery
 
     static let validHeaders: [[UInt8]] = [
-        Array("PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n".utf8),
+        Array("PROXY TCP4 192.0.2.1 192.0.2.11 56324 443\r\n".utf8),
         Array("PROXY TCP6 2001:db8::1 ::ffff:1.2.3.4 0 65535\r\n".utf8),
         Array("PROXY UNKNOWN\r\n".utf8),
         Array("PROXY UNKNOWN a b c\r\n".utf8),
