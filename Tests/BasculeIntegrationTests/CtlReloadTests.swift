@@ -41,3 +41,41 @@ struct CtlReloadTests {
         #expect(try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").status == 200)
     }
 }
+
+@Suite("Reload keeps health", .serialized, .timeLimit(.minutes(2)))
+struct ReloadKeepsHealthTests {
+    @Test func aReloadKeepsTheHealthOfBackendsItDoesNotChange() throws {
+        let (a, portA) = try BackendProcess.start(name: "a")
+        defer { a.terminate() }
+        let (b, portB) = try BackendProcess.start(name: "b")
+        defer { b.terminate() }
+        let (c, portC) = try BackendProcess.start(name: "c")
+        defer { c.terminate() }
+        // Checks far apart: after the reload, only a kept state can explain "down".
+        let check: [String: Any] = ["type": "http", "path": "/health", "intervalMs": 300, "timeoutMs": 200, "rise": 2, "fall": 2]
+        let service: ([(String, UInt16)]) -> [[String: Any]] = { backends in
+            [["name": "publishing", "healthCheck": check,
+              "backends": backends.map { ["name": $0.0, "address": "127.0.0.1:\($0.1)"] }]]
+        }
+        let balancer = try BalancerProcess(services: service([("a", portA), ("b", portB)]))
+        defer { balancer.process.terminate() }
+
+        _ = try TestHTTPClient().request("POST", port: portB, path: "/admin/fail")
+        try waitUntil("b to be marked down") { try balancer.state(service: "publishing", backend: "b") == "down" }
+
+        try balancer.rewrite(services: service([("a", portA), ("b", portB), ("c", portC)]))
+        let reloads = try balancer.metric("bascule_config_reloads_total")
+        balancer.process.signal(SIGHUP)
+        try waitUntil("the reload") { try balancer.metric("bascule_config_reloads_total") > reloads }
+        #expect(try balancer.state(service: "publishing", backend: "b") == "down", "b's health was reset by the reload")
+        #expect(try balancer.state(service: "publishing", backend: "a") == "up")
+        for _ in 0..<10 {
+            #expect(try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").bodyText != "b\n")
+        }
+        // And the rebuilt health checks still bring it back.
+        _ = try TestHTTPClient().request("POST", port: portB, path: "/admin/recover")
+        try waitUntil("b to come back after the reload", timeout: .seconds(10)) {
+            try balancer.state(service: "publishing", backend: "b") == "up"
+        }
+    }
+}
