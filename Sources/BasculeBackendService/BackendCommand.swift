@@ -42,6 +42,9 @@ public struct BackendCommand: ParsableCommand {
     @Option(help: "http serves the routes; echo is a raw TCP echo server.")
     public var mode: BackendMode = .http
 
+    @Flag(help: "Expect a PROXY protocol header (v1 or v2) on each connection and report its client address in X-Client-Address.")
+    public var acceptProxy = false
+
     public init() {}
 
     public func validate() throws {
@@ -54,7 +57,9 @@ public struct BackendCommand: ParsableCommand {
     public func run() throws {
         TerminationSignals.block()
         FileDescriptorLimit.raiseToHardLimit()
-        let server = try BackendServer(configuration: BackendConfiguration(listen: listen, name: name, role: role, mode: mode))
+        var configuration = BackendConfiguration(listen: listen, name: name, role: role, mode: mode)
+        configuration.acceptProxy = acceptProxy
+        let server = try BackendServer(configuration: configuration)
         try server.start()
         // The readiness signal scripts and tests wait for: written unbuffered, in one write.
         let ready = Array("listening on \(server.boundAddress)\n".utf8)

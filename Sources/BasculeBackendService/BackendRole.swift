@@ -13,6 +13,8 @@ public struct BackendConfiguration: Sendable {
     public var name: String
     public var role: BackendRole
     public var mode: BackendMode
+    /// Expect a PROXY protocol header (v1 or v2) first on every connection.
+    public var acceptProxy = false
 
     public init(listen: SocketAddress, name: String, role: BackendRole = .publishing, mode: BackendMode = .http) {
         self.listen = listen

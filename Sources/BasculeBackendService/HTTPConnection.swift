@@ -13,6 +13,8 @@ struct HTTPConnection {
     private var buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
+    /// From a PROXY header (`--accept-proxy`), reported in `X-Client-Address`.
+    private var proxiedClient: String?
 
     init(fd: Int32, configuration: BackendConfiguration, state: BackendState) {
         self.fd = fd
@@ -27,6 +29,9 @@ struct HTTPConnection {
             close(fd)
         }
         do {
+            if configuration.acceptProxy {
+                guard try readProxyHeader() else { return }
+            }
             while try serveOneRequest() {}
         } catch {
             // Peer reset, timed out or went away mid-response: the connection is simply over.
@@ -77,6 +82,22 @@ struct HTTPConnection {
         if delay > 0, BackendRoutes.isDelayed(head) { usleep(UInt32(delay) * 1000) }
         try send(reply, for: head, keepAlive: head.keepAlive)
         return head.keepAlive
+    }
+
+    /// Reads the PROXY header in front of the first request; false closes the connection.
+    private mutating func readProxyHeader() throws(SocketError) -> Bool {
+        while true {
+            switch ProxyHeaderReport.parse(UnsafeRawBufferPointer(rebasing: buffer[start..<end])) {
+            case .complete(let client, let length):
+                proxiedClient = client
+                start += length
+                return true
+            case .invalid:
+                return false
+            case .needMoreData:
+                guard end < buffer.count, try readMore() else { return false }
+            }
+        }
     }
 
     /// Reads into the free tail of the buffer, compacting first. False when the peer closed.
@@ -130,6 +151,7 @@ struct HTTPConnection {
     private func send(_ reply: BackendReply, for request: HTTPRequestHead, keepAlive: Bool) throws(SocketError) {
         let headOnly = request.method == "HEAD"
         var head = HTTPResponseHead(status: 200, headers: [("X-Backend", configuration.name)])
+        if let proxiedClient { head.headers.append(("X-Client-Address", proxiedClient)) }
         if !keepAlive {
             head.headers.append(("Connection", "close"))
         } else if request.versionMinor == 0 {

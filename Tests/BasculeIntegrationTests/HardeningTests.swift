@@ -254,3 +254,26 @@ struct HardeningTests {
         }
     }
 }
+
+/// The PROXY header Bascule sends, as bascule-backend (`--accept-proxy`) reports it.
+@Suite("PROXY protocol to bascule-backend", .serialized, .timeLimit(.minutes(2)))
+struct ProxyProtocolToBackendTests {
+    @Test(arguments: ["v1", "v2"])
+    func theBackendReportsTheClientAddressTheBalancerSent(version: String) throws {
+        let backendPort = try freeLoopbackPort()
+        let backend = try ManagedProcess(executable: try TestBinaries.backend(), arguments: [
+            "--listen", "127.0.0.1:\(backendPort)", "--name", "pp", "--accept-proxy"])
+        defer { backend.terminate() }
+        try backend.waitForLine(containing: "listening on")
+        let balancer = try BalancerProcess(services: [[
+            "name": "web", "healthCheck": ["type": "none"], "proxyProtocol": version,
+            "backends": [["name": "pp", "address": "127.0.0.1:\(backendPort)"]],
+        ]])
+        defer { balancer.process.terminate() }
+        let client = try TCPClient(port: balancer.port("web"), source: "127.0.0.9")
+        try client.sendAll("GET /whoami HTTP/1.0\r\n\r\n")
+        let response = String(decoding: try client.readToEOF(), as: UTF8.self)
+        #expect(response.contains("X-Client-Address: 127.0.0.9:"), "\(response)")
+        #expect(response.hasSuffix("pp\n"))
+    }
+}
