@@ -29,6 +29,18 @@ struct Admission {
     var clientHash: UInt64 = 0
     var perClient: ClientConnectionCounts?
 
+    /// Takes the client's place under `maxConnectionsPerClient`, when the service sets one.
+    /// Separate from the process and service places because, behind an upstream balancer, the
+    /// client is known only once its PROXY header has been read.
+    mutating func admitClient(_ peer: SocketAddress, table: ServiceTable) -> Bool {
+        guard let limit = table.config.maxConnectionsPerClient, let counts = table.limits.perClient else { return true }
+        let hash = Worker.clientHash(peer, network: false)
+        guard counts.acquire(hash, limit: limit) else { return false }
+        perClient = counts
+        clientHash = hash
+        return true
+    }
+
     mutating func release() {
         process?.active.subtract(1, ordering: .relaxed)
         service?.active.subtract(1, ordering: .relaxed)

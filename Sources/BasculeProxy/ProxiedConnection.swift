@@ -125,19 +125,12 @@ final class ProxiedConnection: EventHandler {
                 finish(.deniedByAccessList)
                 return
             }
-            if table.config.maxConnectionsPerClient != nil {
-                var extra = Admission()
-                guard worker.admit(&extra, table, peer: clientAddress) else {
-                    service.traffic.refused.bump()
-                    worker.noteRefusal(service, "refused by a connection limit", peer: clientAddress)
-                    finish(.refusedByLimit)
-                    return
-                }
-                // Only the per-client place is new; process and service places were taken at accept.
-                extra.process?.active.subtract(1, ordering: .relaxed)
-                extra.service?.active.subtract(1, ordering: .relaxed)
-                admission.perClient = extra.perClient
-                admission.clientHash = extra.clientHash
+            // Process and service places were taken at accept; the client's is taken now.
+            guard admission.admitClient(clientAddress, table: table) else {
+                service.traffic.refused.bump()
+                worker.noteRefusal(service, "refused by a connection limit", peer: clientAddress)
+                finish(.refusedByLimit)
+                return
             }
             if service.wantsClientHash {
                 clientHash = Worker.clientHash(clientAddress, network: table.config.affinity == .network)

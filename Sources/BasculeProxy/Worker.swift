@@ -191,14 +191,9 @@ final class Worker {
                 return false
             }
         }
-        if let peer, let limit = table.config.maxConnectionsPerClient, let counts = table.limits.perClient {
-            let hash = Self.clientHash(peer, network: false)
-            guard counts.acquire(hash, limit: limit) else {
-                admission.release()
-                return false
-            }
-            admission.perClient = counts
-            admission.clientHash = hash
+        if let peer, !admission.admitClient(peer, table: table) {
+            admission.release()
+            return false
         }
         return true
     }

@@ -228,6 +228,42 @@ struct HardeningTests {
         #expect(answer.hasSuffix("127.0.0.7"), "the reporter saw: \(answer)")
     }
 
+    @Test func behindAnUpstreamBalancerTheRulesApplyToTheClientItsHeaderNames() throws {
+        let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
+        defer { echo.terminate() }
+        let balancer = try BalancerProcess(services: [
+            echoService(echoPort, ["acceptProxyProtocol": true, "maxConnectionsPerClient": 1, "deny": ["192.0.2.66/32"]]),
+        ])
+        defer { balancer.process.terminate() }
+        let port = balancer.port("echo")
+        // Every connection comes from 127.0.0.1 (the "upstream balancer"); the headers differ.
+        func connect(as source: String) throws -> TCPClient {
+            let client = try TCPClient(port: port, timeout: .seconds(10))
+            try client.sendAll("PROXY TCP4 \(source) 127.0.0.1 5555 80\r\nhi\n")
+            return client
+        }
+        let first = try connect(as: "192.0.2.1")
+        #expect(try first.read(maxBytes: 8) == Array("hi\n".utf8))
+        let second = try connect(as: "192.0.2.1")
+        #expect(((try? second.readToEOF()) ?? []).isEmpty, "a second connection for the same client must be refused")
+        let other = try connect(as: "192.0.2.2")
+        #expect(try other.read(maxBytes: 8) == Array("hi\n".utf8))
+        let denied = try connect(as: "192.0.2.66")
+        #expect(((try? denied.readToEOF()) ?? []).isEmpty, "deny applies to the client the header names")
+        try waitUntil("the refusal and the denial to be counted") {
+            try balancer.metric("bascule_service_connections_refused_total") == 1
+                && balancer.metric("bascule_service_connections_denied_total") == 1
+        }
+        // The place is given back when the client's connection ends.
+        first.close()
+        try waitUntil("the client's place to free up") {
+            guard let again = try? connect(as: "192.0.2.1") else { return false }
+            defer { again.close() }
+            return ((try? again.read(maxBytes: 8)) ?? []) == Array("hi\n".utf8)
+        }
+        other.close()
+    }
+
     @Test func malformedTruncatedAndLateHeadersAreRejectedAndCounted() throws {
         let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
         defer { echo.terminate() }
