@@ -37,6 +37,8 @@ final class AdminRouter {
             }
         case 1 where segments[0] == "reload":
             return RuntimeAPI(router: self).handleReload(request: request, peer: peer)
+        case 1 where segments[0] == "drain" || segments[0] == "resume":
+            return RuntimeAPI(router: self).handleNode(drain: segments[0] == "drain", request: request, peer: peer)
         case 5 where segments[0] == "services" && segments[2] == "backends"
                      && RuntimeAPI.Action(rawValue: segments[4]) != nil:
             let action = RuntimeAPI.Action(rawValue: segments[4])!
@@ -55,6 +57,9 @@ final class AdminRouter {
     }
 
     private func readiness() -> HTTPResponse {
+        if let reason = target.nodeUnreadyReason {
+            return .text(.serviceUnavailable, "not ready: " + reason)
+        }
         let unready = target.status().filter { !$0.hasEligibleBackend }.map(\.name)
         if unready.isEmpty { return .text(.ok, "ready") }
         return .text(.serviceUnavailable, "not ready: no eligible backend for " + unready.joined(separator: ", "))
@@ -63,7 +68,8 @@ final class AdminRouter {
     func statusDocument() -> JSONValue {
         var members: [(String, JSONValue)] = [
             ("uptimeSeconds", .double(Double(ProcessMetrics.uptimeSeconds() ?? 0))),
-            ("ready", .bool(target.status().allSatisfy(\.hasEligibleBackend))),
+            ("ready", .bool(target.nodeUnreadyReason == nil && target.status().allSatisfy(\.hasEligibleBackend))),
+            ("node", .string(target.nodeUnreadyReason ?? "serving")),
             ("services", StatusJSON.services(target.status())),
         ]
         for extra in extraStatus { members.append((extra.key, extra.value())) }

@@ -12,4 +12,8 @@ public protocol AdminTarget: AnyObject {
     /// Reads and applies the configuration file again; the errors when it was rejected (the
     /// running configuration is then kept), empty when it was applied.
     func reloadConfiguration() -> [String]
+    /// Why the node itself should get no new clients (shutting down, drained by an operator),
+    /// or nil; readiness also needs every service to have an eligible backend.
+    var nodeUnreadyReason: String? { get }
+    func setNodeDrained(_ drained: Bool, reason: String)
 }

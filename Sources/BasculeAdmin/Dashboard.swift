@@ -163,7 +163,8 @@ function render(status) {
   for (const service of services) for (const b of service.backends)
     previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);
   document.getElementById("meta").textContent = services.length + " service(s) · " +
-    (status.ready ? "ready" : "NOT READY") + " · up " + ago(status.uptimeSeconds || 0).replace(" ago", "") +
+    (status.ready ? "ready" : "NOT READY") +
+    (status.node && status.node !== "serving" ? " (" + status.node + ")" : "") + " · up " + ago(status.uptimeSeconds || 0).replace(" ago", "") +
     " · updated " + new Date().toLocaleTimeString();
 }
 

@@ -19,9 +19,7 @@ struct RuntimeAPI {
     func handle(_ action: Action, service: String, backend: String, request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
         let route = "\(request.method) \(request.path)"
         guard request.method == action.method else {
-            return HTTPResponse(.methodNotAllowed, contentType: "application/json",
-                                body: JSONValue.object([("error", .string("use \(action.method)"))]).rendered + "\n",
-                                headers: [("Allow", action.method)])
+            return Self.methodNotAllowed(use: action.method)
         }
         if let refusal = authorise(request, peer: peer, route: route) { return refusal }
 
@@ -62,9 +60,7 @@ struct RuntimeAPI {
     func handleReload(request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
         let route = "\(request.method) \(request.path)"
         guard request.method == "POST" else {
-            return HTTPResponse(.methodNotAllowed, contentType: "application/json",
-                                body: JSONValue.object([("error", .string("use POST"))]).rendered + "\n",
-                                headers: [("Allow", "POST")])
+            return Self.methodNotAllowed(use: "POST")
         }
         if let refusal = authorise(request, peer: peer, route: route) { return refusal }
         let errors = router.target.reloadConfiguration()
@@ -74,6 +70,19 @@ struct RuntimeAPI {
         }
         return .json(.unprocessableEntity, .object([("reloaded", .bool(false)),
                                                     ("errors", .array(errors.map { .string($0) }))]))
+    }
+
+    /// `POST /drain` and `POST /resume`: the whole node leaves (or rejoins) the address it
+    /// shares with other nodes, by readiness only; nothing is refused or closed.
+    func handleNode(drain: Bool, request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+        let route = "\(request.method) \(request.path)"
+        guard request.method == "POST" else {
+            return Self.methodNotAllowed(use: "POST")
+        }
+        if let refusal = authorise(request, peer: peer, route: route) { return refusal }
+        router.target.setNodeDrained(drain, reason: "admin API: \(drain ? "drain" : "resume") from \(peer.host)")
+        router.log.notice("admin API: node \(drain ? "drained" : "resumed")", metadata: ["peer": "\(peer)"])
+        return .json(.ok, .object([("node", .string(router.target.nodeUnreadyReason ?? "serving"))]))
     }
 
     /// With a token: the bearer token, whoever asks. Without one: loopback callers only, and
@@ -126,6 +135,12 @@ struct RuntimeAPI {
         if name == "localhost" { return true }
         // "127.attacker.example" is a name, and names are what an attacker controls.
         return (try? SocketAddress(Endpoint(host: String(name), port: 0))) != nil
+    }
+
+    static func methodNotAllowed(use method: String) -> HTTPResponse {
+        HTTPResponse(.methodNotAllowed, contentType: "application/json",
+                     body: JSONValue.object([("error", .string("use \(method)"))]).rendered + "\n",
+                     headers: [("Allow", method)])
     }
 
     /// The time taken depends only on the lengths, never on where the first difference is.

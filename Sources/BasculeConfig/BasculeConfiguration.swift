@@ -11,6 +11,9 @@ public struct BasculeConfiguration: Sendable, Equatable {
     /// Where one JSON line per finished connection goes: a file path, or "-" for standard
     /// output; nil: no access log.
     public var accessLog: String?
+    /// After SIGTERM, how long listeners keep accepting while `/readyz` already answers 503,
+    /// so keepalived or the BGP speaker can move the address before anyone is refused.
+    public var drainGraceMs: Int = 0
 
     public init(workers: Int = 0, admin: AdminConfig = AdminConfig(), defaults: Defaults = Defaults(),
                 services: [ServiceConfig] = []) {

@@ -12,6 +12,9 @@ extension BasculeConfiguration {
         lines.append("admin: \(admin.listen)" + (admin.token.isEmpty ? " (no token: loopback callers only)" : " (token set)"))
         lines.append("defaults: connect \(defaults.connectTimeoutMs) ms, idle \(defaults.idleTimeoutMs) ms, "
                      + "retries \(defaults.retries), drain \(defaults.drainTimeoutMs) ms")
+        if drainGraceMs > 0 {
+            lines.append("on SIGTERM: not ready at once, still accepting for \(drainGraceMs) ms, then draining")
+        }
         for service in services {
             lines.append("")
             lines.append(contentsOf: service.summaryLines(defaults: defaults))

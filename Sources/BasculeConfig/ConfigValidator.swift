@@ -5,7 +5,7 @@ import Glibc
 /// of bad values) so that one run reports everything; the configuration it returns is only
 /// meaningful when `errors` is empty.
 struct ConfigValidator {
-    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog"]
+    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog", "drainGraceMs"]
     static let adminKeys = ["listen", "token"]
     static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs"]
 
@@ -27,6 +27,7 @@ struct ConfigValidator {
         }
         configuration.workers = collector.int(root, "workers", .range(0...1024)) ?? 0
         configuration.maxConnections = collector.int(root, "maxConnections", .positive)
+        configuration.drainGraceMs = collector.int(root, "drainGraceMs", .range(0...600_000)) ?? 0
         if let accessLog = collector.string(root, "accessLog"), !accessLog.isEmpty {
             // The file itself may not exist yet; its directory must, or no line could be written.
             let directory = accessLog.contains("/") ? String(accessLog[..<accessLog.lastIndex(of: "/")!]) : "."

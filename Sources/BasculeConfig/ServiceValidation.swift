@@ -6,14 +6,22 @@ enum ServiceValidation {
                        "slowStartMs", "maxConnectionsPerClient"]
     static let backendKeys = ["name", "address", "weight", "backup", "maxConnections"]
     static let defaultStrategy = "round-robin"
+    /// Strategies whose only input is the client's hash: without one every client would land
+    /// on the same backend, so their affinity defaults to the client's address.
+    static let clientHashingStrategies: Set<String> = ["source-hash", "maglev"]
 
     /// The service, or nil when a required part (name, listen, backends) is unusable. `name`
     /// and `listen` were already checked by the caller, which needs them for uniqueness.
     static func service(_ object: ObjectAtPath, name: String?, listen: ParsedEndpoint?, defaults: Defaults,
                         knownStrategies: [String], collector: inout ErrorCollector) -> ServiceConfig? {
         let strategy = strategyName(object, knownStrategies: knownStrategies, collector: &collector)
-        let affinity = collector.choice(object, "affinity", what: "affinity", choices: [Affinity.none, .single, .network])
-            ?? (strategy == "source-hash" && !object.has("affinity") ? .single : .none)
+        var affinity = collector.choice(object, "affinity", what: "affinity", choices: [Affinity.none, .single, .network])
+            ?? (Self.clientHashingStrategies.contains(strategy) && !object.has("affinity") ? .single : .none)
+        if affinity == .none && Self.clientHashingStrategies.contains(strategy) && object.has("affinity") {
+            collector.report(object.path.key("affinity"),
+                             "\(strategy) places clients by their address: use \"single\" or \"network\", not \"none\"")
+            affinity = .single
+        }
         var healthCheck = HealthCheckConfig()
         if let value = object["healthCheck"] {
             healthCheck = HealthCheckValidation.healthCheck(value, at: object.path.key("healthCheck"),

@@ -30,6 +30,8 @@ public final class Balancer: EventHandler {
     private var stoppedWorkers = 0
     public private(set) var draining = false
     private var drainDeadline: UInt64 = .max
+    private var graceEndsAt: UInt64 = .max
+    public private(set) var nodeDrained = false
     var rampTimerAt: UInt64 = .max
     let startedAtMs: UInt64
     let processLimits = ProcessLimits()
@@ -96,6 +98,10 @@ public final class Balancer: EventHandler {
         } catch {
             fds.forEach(closeDescriptor)
             throw StartupError(description: "service \(service.name): cannot listen on \(service.listen): \(error.reason)")
+        }
+        if !SocketCalls.isHeldLocally(address) {
+            log.notice("listening on an address this host does not hold yet (FREEBIND): clients arrive once it is assigned here, as keepalived or BGP would",
+                       metadata: ["service": "\(service.name)", "listen": "\(service.listen)"])
         }
         return fds
     }
@@ -180,16 +186,45 @@ public final class Balancer: EventHandler {
         }
     }
 
-    /// Stops accepting and lets open connections finish, up to the longest drainTimeoutMs.
+    /// Shutdown: readiness turns false at once; after `drainGraceMs` (0: at once) listeners
+    /// close and open connections get up to the longest drainTimeoutMs to finish.
     public func beginDrain() {
         guard !draining else { return }
         draining = true
         onDrain?()
+        let grace = configuration.drainGraceMs
+        guard grace > 0 else { return stopAccepting() }
+        log.notice("shutdown: /readyz reports not ready; still accepting during the grace period so the address can move first",
+                   metadata: ["drainGraceMs": "\(grace)"])
+        graceEndsAt = loop.nowMs + UInt64(grace)
+        loop.schedule(id, atMs: graceEndsAt)
+    }
+
+    private func stopAccepting() {
+        graceEndsAt = .max
         let timeout = configuration.services.map(\.drainTimeoutMs).max() ?? configuration.defaults.drainTimeoutMs
         log.notice("draining: no new connections; waiting for open ones", metadata: ["timeoutMs": "\(timeout)"])
         drainDeadline = loop.nowMs + UInt64(timeout)
         loop.schedule(id, atMs: drainDeadline)
         for mailbox in workerMailboxes { mailbox.post(.stopAccepting) }
+    }
+
+    /// Why this node should not be sent new clients, or nil. Backend health is the admin
+    /// server's concern; this is the node's own state.
+    public var nodeUnreadyReason: String? {
+        if draining { return "draining for shutdown" }
+        if nodeDrained { return "node drained by operator" }
+        return nil
+    }
+
+    /// Maintenance drain of the whole node: only readiness changes, so keepalived or the BGP
+    /// speaker moves the address away while everything already here, and anything that still
+    /// arrives, is served as usual.
+    public func setNodeDrained(_ drained: Bool, reason: String) {
+        guard drained != nodeDrained else { return }
+        nodeDrained = drained
+        log.notice(drained ? "node drained: /readyz reports not ready; still serving" : "node resumed: /readyz follows backend health again",
+                   metadata: ["reason": "\(reason)"])
     }
 
     private func closeEverything() {
@@ -221,6 +256,10 @@ public final class Balancer: EventHandler {
     public func handleTimer(nowMs: UInt64) {
         if rampTimerAt != .max && nowMs >= rampTimerAt { advanceRamps(nowMs: nowMs) }
         guard draining else { return }
+        if graceEndsAt != .max {
+            if nowMs >= graceEndsAt { stopAccepting() } else { loop.schedule(id, atMs: graceEndsAt) }
+            return
+        }
         if nowMs >= drainDeadline {
             log.notice("drain timeout reached: closing the remaining connections")
             drainDeadline = .max

@@ -44,6 +44,20 @@ public enum SocketCalls {
         }
     }
 
+    /// Whether this host holds `address` now (a wildcard always counts). A listener set with
+    /// FREEBIND binds either way; this only tells the operator which case they are in.
+    public static func isHeldLocally(_ address: SocketAddress) -> Bool {
+        let fd = socket(address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { closeDescriptor(fd) }
+        // UDP: binding its port says nothing about TCP's, so a busy TCP port is no obstacle.
+        var storage = address.storage
+        let result = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+        }
+        return result == 0 || errno != EADDRNOTAVAIL
+    }
+
     /// A non-blocking, close-on-exec client socket, or nil when none is waiting. `peer` is
     /// filled in place so the accept loop builds no value per client.
     public static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemError) -> Int32? {

@@ -48,7 +48,9 @@ final class BalancerAssembly {
             workers.add(balancer.workerCountForMetrics)
             var draining = MetricFamily(name: "bascule_draining", help: "1 while the process drains for shutdown.", type: .gauge)
             draining.add(balancer.draining ? 1 : 0)
-            return reloads.rendered + failures.rendered + workers.rendered + draining.rendered
+            var drained = MetricFamily(name: "bascule_node_drained", help: "1 while an operator has drained the whole node (POST /drain).", type: .gauge)
+            drained.add(balancer.nodeDrained ? 1 : 0)
+            return reloads.rendered + failures.rendered + workers.rendered + draining.rendered + drained.rendered
         }, { [unowned self] in
             HealthMetrics.render(self.health?.results() ?? [])
         }, {

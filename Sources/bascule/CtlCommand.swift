@@ -13,8 +13,11 @@ struct CtlCommand: ParsableCommand {
               bascule ctl enable publishing pub2
               bascule ctl weight publishing pub3 4
               bascule ctl reload
+              bascule ctl drain-node      (maintenance: /readyz turns 503, traffic still served)
+              bascule ctl resume-node
             """,
-        subcommands: [Status.self, Drain.self, Disable.self, Enable.self, Weight.self, Reload.self]
+        subcommands: [Status.self, Drain.self, Disable.self, Enable.self, Weight.self, Reload.self,
+                      DrainNode.self, ResumeNode.self]
     )
 
     struct Target: ParsableArguments {
@@ -63,6 +66,21 @@ struct CtlCommand: ParsableCommand {
             abstract: "Reload the running balancer's configuration file (as SIGHUP), printing any error.")
         @OptionGroup var target: Target
         func run() throws { try CtlCommand.perform(target, method: "POST", path: "/reload") }
+    }
+
+    struct DrainNode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "drain-node",
+            abstract: "Make /readyz answer 503 so keepalived or the BGP speaker moves the address away; connections here are still served.")
+        @OptionGroup var target: Target
+        func run() throws { try CtlCommand.perform(target, method: "POST", path: "/drain") }
+    }
+
+    struct ResumeNode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "resume-node", abstract: "Undo drain-node: /readyz follows backend health again.")
+        @OptionGroup var target: Target
+        func run() throws { try CtlCommand.perform(target, method: "POST", path: "/resume") }
     }
 
     struct Drain: ParsableCommand {

@@ -110,6 +110,20 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
             return reloadErrors
         }
     }
+
+    private var drainedReason: String?
+    /// Set by a test to stand for a process that is shutting down.
+    var shuttingDown = false
+
+    var nodeUnreadyReason: String? {
+        lock.withLock { shuttingDown ? "draining for shutdown" : drainedReason.map { _ in "node drained by operator" } }
+    }
+
+    func setNodeDrained(_ drained: Bool, reason: String) {
+        lock.withLock { drainedReason = drained ? reason : nil }
+    }
+
+    var nodeDrainReason: String? { lock.withLock { drainedReason } }
 }
 
 /// Keeps every log message so tests can check what an operator would see.

@@ -97,6 +97,42 @@ struct RuntimeAPITests {
         #expect(server.target.backend("web", "web-2")?.weight == 1)
     }
 
+    @Test func nodeDrainTurnsReadinessOffUntilResumed() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        #expect(TestClient.request(port: server.port, "GET", "/node-drain")?.status == 404)
+        #expect(TestClient.request(port: server.port, "GET", "/drain")?.status == 405)
+        let drained = try #require(TestClient.request(port: server.port, "POST", "/drain"))
+        #expect(drained.status == 200)
+        #expect(drained.body.contains("node drained by operator"))
+        #expect(server.target.nodeDrainReason?.contains("drain from 127.0.0.1") == true)
+        let unready = try #require(TestClient.request(port: server.port, "GET", "/readyz"))
+        #expect(unready.status == 503)
+        #expect(unready.body.contains("node drained by operator"))
+        #expect(TestClient.request(port: server.port, "GET", "/status")?.body.contains("\"ready\":false") == true)
+        #expect(TestClient.request(port: server.port, "POST", "/resume")?.status == 200)
+        #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 200)
+    }
+
+    @Test func nodeDrainNeedsTheToken() throws {
+        let server = try RunningAdminServer(token: "s3cret")
+        defer { server.stop() }
+        #expect(TestClient.request(port: server.port, "POST", "/drain")?.status == 401)
+        #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 200)
+        #expect(TestClient.request(port: server.port, "POST", "/drain", headers: ["Authorization": "Bearer s3cret"])?.status == 200)
+        #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 503)
+    }
+
+    @Test func shutdownReadinessWinsOverBackendHealth() throws {
+        let target = FakeTarget()
+        target.shuttingDown = true
+        let server = try RunningAdminServer(target: target)
+        defer { server.stop() }
+        let reply = try #require(TestClient.request(port: server.port, "GET", "/readyz"))
+        #expect(reply.status == 503)
+        #expect(reply.body == "not ready: draining for shutdown\n")
+    }
+
     @Test func crossOriginChangesAreRefused() throws {
         let server = try RunningAdminServer()
         defer { server.stop() }

@@ -119,11 +119,15 @@ import Testing
         #expect(defaulted.value == nil, "the default round-robin must be known too")
     }
 
-    @Test func affinityDefaultsToSingleOnlyForSourceHash() throws {
-        let explicit = try #require(parse(document(service: #""strategy": "source-hash", "affinity": "none""#)).value)
-        #expect(explicit.services[0].affinity == Affinity.none)
-        let maglev = try #require(parse(document(service: #""strategy": "maglev""#)).value)
-        #expect(maglev.services[0].affinity == Affinity.none)
+    @Test func affinityDefaultsToTheClientAddressForStrategiesThatHashIt() throws {
+        for strategy in ["source-hash", "maglev"] {
+            let defaulted = try #require(parse(document(service: "\"strategy\": \"\(strategy)\"")).value)
+            #expect(defaulted.services[0].affinity == .single, "\(strategy)")
+            #expect(messages(document(service: "\"strategy\": \"\(strategy)\", \"affinity\": \"none\""), at: "services[0].affinity")
+                        == ["\(strategy) places clients by their address: use \"single\" or \"network\", not \"none\""])
+        }
+        let roundRobin = try #require(parse(document(service: #""strategy": "round-robin""#)).value)
+        #expect(roundRobin.services[0].affinity == Affinity.none)
         #expect(messages(document(service: #""affinity": "sticky""#), at: "services[0].affinity")
                     == [#"unknown affinity "sticky" (known: none, single, network)"#])
     }

@@ -28,4 +28,16 @@ import Testing
         #expect(text.contains("maxConnections:"))
         #expect(text.contains("services[0].maxConnectionsPerClient:"))
     }
+
+    @Test func drainGraceDefaultsToZeroAndIsBounded() throws {
+        #expect(try parse(#"{"services": ["# + service + "}]}").get().drainGraceMs == 0)
+        let config = try parse(#"{"drainGraceMs": 3000, "services": ["# + service + "}]}").get()
+        #expect(config.drainGraceMs == 3000)
+        #expect(config.summary(resolvedWorkers: 1).contains("still accepting for 3000 ms"))
+        guard case .failure(let failure) = parse(#"{"drainGraceMs": -5, "services": ["# + service + "}]}") else {
+            Issue.record("a negative grace must be refused")
+            return
+        }
+        #expect(failure.description.contains("drainGraceMs:"))
+    }
 }

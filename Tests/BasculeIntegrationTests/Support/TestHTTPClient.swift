@@ -43,6 +43,8 @@ struct TestHTTPError: Error, CustomStringConvertible {
 struct TestHTTPClient {
     var host = "127.0.0.1"
     var timeout: Duration = .seconds(10)
+    /// The local address to connect from (any of 127.0.0.0/8 on loopback), for client hashing.
+    var source: String?
 
     /// One GET on a fresh connection (`Connection: close`).
     func get(port: UInt16, path: String, headers: [(String, String)] = []) throws -> TestHTTPResponse {
@@ -59,7 +61,7 @@ struct TestHTTPClient {
 
     /// A keep-alive connection for several requests in a row.
     func connect(port: UInt16) throws -> HTTPClientConnection {
-        try HTTPClientConnection(socket: TCPClient(host: host, port: port, timeout: timeout), host: host, port: port)
+        try HTTPClientConnection(socket: TCPClient(host: host, port: port, timeout: timeout, source: source), host: host, port: port)
     }
 
     /// Streams a GET's body into `onBody` without keeping it, stopping (and closing the
