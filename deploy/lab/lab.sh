@@ -9,6 +9,8 @@
 #   lab.sh up vrrp|ecmp [options]   build the lab, print "lab ready id=ID ...", stay in the
 #                                   foreground; SIGTERM/SIGINT/HUP (or --parent exiting, or
 #                                   --ttl running out) tear it all down
+#   lab.sh render vrrp|ecmp --out DIR [options]
+#                                   only write the rendered files `up` would use into DIR/conf
 #   lab.sh down [--id ID]           remove lab ID, or every lab whose `up` is no longer running
 #   lab.sh exec --id ID NODE CMD... run CMD in namespace NODE (cl, rt, be, n1, n2, ...)
 #   lab.sh signal --id ID NODE PROCESS [SIGNAL]
@@ -173,7 +175,8 @@ $(service web4 "$SERVICE4:$SERVICE_PORT")"
 {
   "workers": 1,
   "admin": { "listen": "$ADMIN" },
-  "defaults": { "connectTimeoutMs": 1000, "drainTimeoutMs": 20000 },${drain_grace_ms:+
+  "defaults": { "connectTimeoutMs": 1000, "drainTimeoutMs": 20000 },
+  "accessLog": "$dir/logs/n$i.access.log",${drain_grace_ms:+
   \"drainGraceMs\": $drain_grace_ms,}
   "services": [
 $services
@@ -239,6 +242,7 @@ up() {
     in_ns "n$i" ip -6 route add default via "$ROUTER6"
   done
 
+  render_all
   for ((i = 1; i <= backends; i++)); do
     launch be "b$i" "$bin/bascule-backend" --listen "$(backend4 "$i"):$BACKEND_PORT" --name "b$i"
   done
@@ -255,9 +259,9 @@ up() {
       in_ns "n$i" ip addr add "$VIP/32" dev lo
       sysctls "n$i" net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
         net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2 \
-        net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.eth1.rp_filter=2
+        net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.eth1.rp_filter=2 \
+        net.netfilter.nf_conntrack_tcp_be_liberal=1
     fi
-    node_config "$i" > "$dir/conf/n$i.json"
     launch "n$i" bascule "$bin/bascule" run --config "$dir/conf/n$i.json"
   done
   for ((i = 1; i <= nodes; i++)); do
@@ -278,25 +282,58 @@ up() {
   done
 }
 
+# ---- templates ----------------------------------------------------------------------------
+# Rendered into $dir/conf by `up`, and by `render` alone so tests can check every file with its
+# own tool (keepalived -t, bird -p, nft -c) without building a lab.
+
+render_vrrp_node() {
+  local i=$1 peer=$((3 - $1)) state priority
+  # n1 starts as master with the higher priority, so the lab begins in a known state.
+  if [ "$i" -eq 1 ]; then state=MASTER priority=150; else state=BACKUP priority=100; fi
+  NODE_NAME="$id-n$i" VRRP_STATE=$state VRRP_PRIORITY=$priority VRRP_INTERFACE=eth0 \
+    VRRP_ROUTER_ID=51 SELF_ADDRESS=$(node4 "$i") PEER_ADDRESS=$(node4 $peer) VIP=$VIP \
+    ADMIN_ADDRESS=$ADMIN CURL=$(command -v curl) \
+    render "$deploy/keepalived/keepalived.conf.in" "$dir/conf/n$i.keepalived.conf" \
+      NODE_NAME VRRP_STATE VRRP_PRIORITY VRRP_INTERFACE VRRP_ROUTER_ID SELF_ADDRESS PEER_ADDRESS \
+      VIP ADMIN_ADDRESS CURL
+  VIP=$VIP SERVICE_PORTS=$SERVICE_PORT VRRP_INTERFACE=eth0 BACK_INTERFACE=eth1 \
+    PEER_BACK_ADDRESS=$(nodeback4 $peer) \
+    render "$deploy/keepalived/second-chance.nft.in" "$dir/conf/n$i.second-chance.nft" \
+      VIP SERVICE_PORTS VRRP_INTERFACE BACK_INTERFACE PEER_BACK_ADDRESS
+}
+
+render_router_bird() {
+  ROUTER_ROUTER_ID=$ROUTER4 ROUTER_ADDRESS4=$ROUTER4 ROUTER_ADDRESS6=$ROUTER6 ROUTER_ASN=$ROUTER_ASN \
+    NODE_ASN=$NODE_ASN NODE_PREFIX4=$NODE_PREFIX4 NODE_PREFIX6=$NODE_PREFIX6 \
+    render "$here/router-bird.conf.in" "$dir/conf/rt.bird.conf" \
+      ROUTER_ROUTER_ID ROUTER_ADDRESS4 ROUTER_ADDRESS6 ROUTER_ASN NODE_ASN NODE_PREFIX4 NODE_PREFIX6
+}
+
+render_ecmp_node() {
+  local i=$1
+  NODE_ROUTER_ID=$(node4 "$i") NODE_ADDRESS4=$(node4 "$i") NODE_ADDRESS6=$(node6 "$i") NODE_ASN=$NODE_ASN \
+    ROUTER_ADDRESS4=$ROUTER4 ROUTER_ADDRESS6=$ROUTER6 ROUTER_ASN=$ROUTER_ASN \
+    SERVICE_ADDRESS4=$SERVICE4 SERVICE_ADDRESS6=$SERVICE6 \
+    render "$deploy/bgp/bird.conf.in" "$dir/conf/n$i.bird.conf" \
+      NODE_ROUTER_ID NODE_ADDRESS4 NODE_ADDRESS6 NODE_ASN ROUTER_ADDRESS4 ROUTER_ADDRESS6 ROUTER_ASN \
+      SERVICE_ADDRESS4 SERVICE_ADDRESS6
+}
+
+render_all() {
+  local i
+  [ "$mode" = ecmp ] && render_router_bird
+  for ((i = 1; i <= nodes; i++)); do
+    node_config "$i" > "$dir/conf/n$i.json"
+    if [ "$mode" = vrrp ]; then render_vrrp_node "$i"; else render_ecmp_node "$i"; fi
+  done
+}
+
+# ---- daemons --------------------------------------------------------------------------------
+
 start_vrrp() {
-  local i peer state priority
+  local i
   for ((i = 1; i <= 2; i++)); do
-    peer=$((3 - i))
-    # n1 starts as master with the higher priority, so the lab begins in a known state.
-    if [ $i -eq 1 ]; then state=MASTER priority=150; else state=BACKUP priority=100; fi
-    NODE_NAME="$id-n$i" VRRP_STATE=$state VRRP_PRIORITY=$priority VRRP_INTERFACE=eth0 \
-      VRRP_ROUTER_ID=51 SELF_ADDRESS=$(node4 $i) PEER_ADDRESS=$(node4 $peer) VIP=$VIP \
-      ADMIN_ADDRESS=$ADMIN CURL=$(command -v curl) \
-      render "$deploy/keepalived/keepalived.conf.in" "$dir/conf/n$i.keepalived.conf" \
-        NODE_NAME VRRP_STATE VRRP_PRIORITY VRRP_INTERFACE VRRP_ROUTER_ID SELF_ADDRESS PEER_ADDRESS \
-        VIP ADMIN_ADDRESS CURL
-    if [ "$second_chance" = yes ]; then
-      VIP=$VIP SERVICE_PORTS=$SERVICE_PORT VRRP_INTERFACE=eth0 BACK_INTERFACE=eth1 \
-        PEER_BACK_ADDRESS=$(nodeback4 $peer) \
-        render "$deploy/keepalived/second-chance.nft.in" "$dir/conf/n$i.second-chance.nft" \
-          VIP SERVICE_PORTS VRRP_INTERFACE BACK_INTERFACE PEER_BACK_ADDRESS
-      in_ns "n$i" nft -f "$dir/conf/n$i.second-chance.nft"
-    fi
+    [ "$second_chance" = yes ] && in_ns "n$i" nft -f "$dir/conf/n$i.second-chance.nft"
     launch "n$i" keepalived keepalived -n -l -D -f "$dir/conf/n$i.keepalived.conf" \
       -p "$dir/n$i.keepalived.pid" -r "$dir/n$i.vrrp.pid" -c "$dir/n$i.checkers.pid"
   done
@@ -305,18 +342,8 @@ start_vrrp() {
 
 start_ecmp() {
   local i
-  ROUTER_ROUTER_ID=$ROUTER4 ROUTER_ADDRESS4=$ROUTER4 ROUTER_ADDRESS6=$ROUTER6 ROUTER_ASN=$ROUTER_ASN \
-    NODE_ASN=$NODE_ASN NODE_PREFIX4=$NODE_PREFIX4 NODE_PREFIX6=$NODE_PREFIX6 \
-    render "$here/router-bird.conf.in" "$dir/conf/rt.bird.conf" \
-      ROUTER_ROUTER_ID ROUTER_ADDRESS4 ROUTER_ADDRESS6 ROUTER_ASN NODE_ASN NODE_PREFIX4 NODE_PREFIX6
   launch rt bird bird -f -c "$dir/conf/rt.bird.conf" -s "$dir/rt.bird.ctl" -P "$dir/rt.bird.pid"
   for ((i = 1; i <= nodes; i++)); do
-    NODE_ROUTER_ID=$(node4 $i) NODE_ADDRESS4=$(node4 $i) NODE_ADDRESS6=$(node6 $i) NODE_ASN=$NODE_ASN \
-      ROUTER_ADDRESS4=$ROUTER4 ROUTER_ADDRESS6=$ROUTER6 ROUTER_ASN=$ROUTER_ASN \
-      SERVICE_ADDRESS4=$SERVICE4 SERVICE_ADDRESS6=$SERVICE6 \
-      render "$deploy/bgp/bird.conf.in" "$dir/conf/n$i.bird.conf" \
-        NODE_ROUTER_ID NODE_ADDRESS4 NODE_ADDRESS6 NODE_ASN ROUTER_ADDRESS4 ROUTER_ADDRESS6 ROUTER_ASN \
-        SERVICE_ADDRESS4 SERVICE_ADDRESS6
     launch "n$i" bird bird -f -c "$dir/conf/n$i.bird.conf" -s "$dir/n$i.bird.ctl" -P "$dir/n$i.bird.pid"
   done
   for ((i = 1; i <= nodes; i++)); do
@@ -347,11 +374,11 @@ command=${1:-}
 id=${LAB_ID:-}
 
 case "$command" in
-  up)
+  up|render)
     mode=${1:-}; [ -n "$mode" ] && shift
-    [ "$mode" = vrrp ] || [ "$mode" = ecmp ] || die "usage: lab.sh up vrrp|ecmp [options]"
+    [ "$mode" = vrrp ] || [ "$mode" = ecmp ] || die "usage: lab.sh $command vrrp|ecmp [options]"
     nodes=""; backends=3; clients=1000; drain_grace_ms=""; second_chance=no
-    bin=${BASCULE_BIN_DIR:-$repo/.build/debug}; parent=""; ttl=600
+    bin=${BASCULE_BIN_DIR:-$repo/.build/debug}; parent=""; ttl=600; out=""
     while [ $# -gt 0 ]; do
       case "$1" in
         --nodes) nodes=$2; shift 2 ;;
@@ -363,6 +390,7 @@ case "$command" in
         --parent) parent=$2; shift 2 ;;
         --ttl) ttl=$2; shift 2 ;;
         --id) id=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
         *) die "unknown option $1" ;;
       esac
     done
@@ -374,7 +402,21 @@ case "$command" in
     [[ "$nodes" =~ ^[2-9]$ ]] || die "--nodes must be 2...9"
     [[ "$backends" =~ ^[1-9]$ ]] || die "--backends must be 1...9"
     [[ "$clients" =~ ^[0-9]+$ ]] && [ "$clients" -le 60000 ] || die "--clients must be 0...60000"
-    for tool in ip curl envsubst "$bin/bascule" "$bin/bascule-backend"; do
+    [[ -z "$drain_grace_ms" || "$drain_grace_ms" =~ ^[0-9]+$ ]] || die "--drain-grace-ms must be a number"
+    # Namespace names start with the id: lab.sh's pid by default, so runs never collide and
+    # `down` can tell a live lab from one whose `up` was killed.
+    id=${id:-bsc$$}
+    [[ "$id" =~ ^[a-z][a-z0-9]{0,15}$ ]] || die "--id must be a lowercase letter then up to 15 letters or digits"
+    command -v envsubst >/dev/null || die "envsubst not found (apt-get install gettext-base)"
+    if [ "$command" = render ]; then
+      # The files `up` would use, into --out DIR (conf/...), with paths under DIR.
+      [ -n "$out" ] || die "usage: lab.sh render vrrp|ecmp --out DIR [options]"
+      dir=$out
+      mkdir -p "$dir/conf"
+      render_all
+      exit 0
+    fi
+    for tool in ip curl "$bin/bascule" "$bin/bascule-backend"; do
       command -v "$tool" >/dev/null || die "$tool not found"
     done
     if [ "$mode" = vrrp ]; then
@@ -383,10 +425,6 @@ case "$command" in
     else
       command -v bird >/dev/null && command -v birdc >/dev/null || die "bird not found (apt-get install bird2)"
     fi
-    # Namespace names start with the id: lab.sh's pid by default, so runs never collide and
-    # `down` can tell a live lab from one whose `up` was killed.
-    id=${id:-bsc$$}
-    [[ "$id" =~ ^[a-z][a-z0-9]{0,15}$ ]] || die "--id must be a lowercase letter then up to 15 letters or digits"
     up
     ;;
   down)
@@ -410,7 +448,8 @@ case "$command" in
     case "$command" in
       exec)
         node=$1; shift
-        ip netns exec "$id-$node" "$@"
+        # exec: signals sent to this script reach the command itself.
+        exec ip netns exec "$id-$node" "$@"
         ;;
       signal)
         node=$1 name=$2 sig=${3:-TERM}
@@ -425,10 +464,10 @@ case "$command" in
         ;;
       ctl)
         node=$1; shift
-        ip netns exec "$id-$node" "$(cat "$dir/bin")/bascule" ctl "$@" --admin "$ADMIN"
+        exec ip netns exec "$id-$node" "$(cat "$dir/bin")/bascule" ctl "$@" --admin "$ADMIN"
         ;;
       clients)
-        ip netns exec "$id-cl" python3 "$here/clients.py" "$@"
+        exec ip netns exec "$id-cl" python3 "$here/clients.py" "$@"
         ;;
       vip)
         holder=none

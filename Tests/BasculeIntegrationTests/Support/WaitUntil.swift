@@ -37,4 +37,7 @@ extension Duration {
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
+
+    /// Whole milliseconds, for printed figures.
+    var milliseconds: Int { Int((seconds * 1000).rounded()) }
 }
