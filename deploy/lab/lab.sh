@@ -60,6 +60,12 @@ ROUTER_ASN=64496; NODE_ASN=64497
 log() { echo "lab: $*"; }
 die() { echo "lab: $*" >&2; exit 1; }
 
+# Alive, and not a zombie: a killed `up` whose parent never reaps it still answers kill -0.
+alive() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null) && [ -n "$state" ] && [ "$state" != Z ]
+}
+
 state_dir() { echo "${TMPDIR:-/tmp}/bascule-lab.$1"; }
 
 namespaces_of() {
@@ -275,7 +281,7 @@ up() {
 
   local deadline=$((SECONDS + ttl))
   while :; do
-    if [ -n "$parent" ] && ! kill -0 "$parent" 2>/dev/null; then log "parent $parent is gone"; exit 0; fi
+    if [ -n "$parent" ] && ! alive "$parent"; then log "parent $parent is gone"; exit 0; fi
     if [ $SECONDS -ge $deadline ]; then log "ttl of ${ttl}s ran out"; exit 0; fi
     # In the background so a signal's trap runs at once.
     sleep 1 & wait $! || true
@@ -412,7 +418,7 @@ case "$command" in
       # The files `up` would use, into --out DIR (conf/...), with paths under DIR.
       [ -n "$out" ] || die "usage: lab.sh render vrrp|ecmp --out DIR [options]"
       dir=$out
-      mkdir -p "$dir/conf"
+      mkdir -p "$dir/conf" "$dir/logs"
       render_all
       exit 0
     fi
@@ -437,7 +443,7 @@ case "$command" in
       for stale in $(ip netns list | awk '{print $1}' | sed -nE 's/^(bsc[0-9]+)-.*/\1/p' | sort -u); do
         owner=${stale#bsc}
         if [ -f "$(state_dir "$stale")/owner" ]; then owner=$(cat "$(state_dir "$stale")/owner"); fi
-        if ! kill -0 "$owner" 2>/dev/null; then remove_lab "$stale"; log "removed stale $stale"; fi
+        if ! alive "$owner"; then remove_lab "$stale"; log "removed stale $stale"; fi
       done
     fi
     ;;
