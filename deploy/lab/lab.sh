@@ -72,15 +72,11 @@ namespaces_of() {
   ip netns list | awk '{print $1}' | grep -E "^$1-" || true
 }
 
-# Kills every process in the lab's namespaces and deletes them. Safe to run twice.
+# Kills every process in the lab's namespaces and deletes them. Safe to run twice. Processes
+# are found by namespace, never from pid files, which could name a reused pid by now.
 remove_lab() {
   local id=$1 dir ns pids
   dir=$(state_dir "$id")
-  if [ -d "$dir/pids" ]; then
-    for f in "$dir"/pids/*; do
-      [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
-    done
-  fi
   for ns in $(namespaces_of "$id"); do
     pids=$(ip netns pids "$ns" 2>/dev/null || true)
     [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
@@ -460,7 +456,11 @@ case "$command" in
       signal)
         node=$1 name=$2 sig=${3:-TERM}
         [ -f "$dir/pids/$node.$name" ] || die "no process $name on $node"
-        kill -s "$sig" "$(cat "$dir/pids/$node.$name")"
+        pid=$(cat "$dir/pids/$node.$name")
+        # Only while that pid is still in the node's namespace: once the process is gone, the
+        # number may belong to someone else.
+        [ "$(ip netns identify "$pid" 2>/dev/null)" = "$id-$node" ] || die "$name on $node is not running"
+        kill -s "$sig" "$pid"
         ;;
       start)
         node=$1 name=$2
