@@ -848,9 +848,9 @@ def phase_overhead(args, work, placement_):
             # Idle cost first: with no traffic, what the checks and scrapes alone cost.
             idle0 = {t: p.cpu_seconds() for t, p in procs.items()}
             t0 = time.monotonic()
-            time.sleep(max(5, args.duration))
-            idle = {t: 1000 * (p.cpu_seconds() - idle0[t]) / (time.monotonic() - t0)
-                    for t, p in procs.items()}
+            time.sleep(max(10, 2 * args.duration))
+            idle_s = time.monotonic() - t0
+            idle = {t: 1000 * (p.cpu_seconds() - idle0[t]) / idle_s for t, p in procs.items()}
             checks0 = metric_sum(procs[observed].admin_port, "bascule_health_checks_total")
             runs = wrk_rounds(args, {t: (p.port, p) for t, p in procs.items()},
                               OVERHEAD_WORKLOADS, backend, load_cpus, proxy_cpus)
@@ -902,10 +902,11 @@ def phase_overhead(args, work, placement_):
     print(f"during the runs: {checks:.0f} health checks, {scraper.ok} scrapes "
           f"({scraper.failed} failed, {scraper.bytes / max(1, scraper.ok) / 1024:.1f} KiB "
           f"each), {logged:.0f} access-log lines ({dropped:.0f} dropped)")
-    print("idle, no traffic: CPU ms per second " + ", ".join(
-        f"{t} {v:.1f}" for t, v in idle.items()) + f" (clock tick {1000 / CLK_TCK:.0f} ms)")
+    print(f"idle, no traffic, {idle_s:.0f} s: CPU ms per second " + ", ".join(
+        f"{t} {v:.1f}" for t, v in idle.items())
+        + f" (resolution {1000 / CLK_TCK / idle_s:.1f} ms/s: one clock tick over the window)")
     return {"workloads": list(OVERHEAD_WORKLOADS), "check_interval_ms": interval_ms,
-            "idle_cpu_ms_per_s": idle,
+            "idle_cpu_ms_per_s": idle, "idle_seconds": idle_s,
             "scrape_interval_s": args.scrape_interval, "runs": runs, "medians": med,
             "cost": cost, "control": noise, "health_checks": checks, "scrapes_ok": scraper.ok,
             "scrapes_failed": scraper.failed, "access_log_lines": logged,
@@ -1134,7 +1135,7 @@ def memory_run(args, work, target, count, backend_port, cpus):
         (socks0, tcp0), slab0 = sockstat(), meminfo_kib("Slab")
         client = s.add(Proc(f"idle-client-{target}", pin(cpus["load"]) + [
             sys.executable, os.path.join(HERE, "idle_peers.py"), "open", "--port", str(port),
-            "--count", str(count)], None, work, pipes=True))
+            "--count", str(count), "--payload", str(args.idle_payload)], None, work, pipes=True))
         res = json.loads(client.read_line(timeout=180))
         time.sleep(1.0)  # let the proxy finish its bookkeeping of the last connections
         pids = proxy.pids() if proxy else []
@@ -1152,6 +1153,7 @@ def memory_run(args, work, target, count, backend_port, cpus):
             rss2 = status_kib(pids, "VmRSS")
     n = res["established"] or 1
     r = {"round": None, "scenario": "memory", "target": target, "requested": count,
+         "payload": args.idle_payload,
          "connections": res["established"], "failed": res["failed"], "errors": res["failed"],
          "error_kinds": res["errors"], "open_seconds": res["seconds"],
          "rss_before_kib": rss0 if proxy else None, "rss_held_kib": rss1 if proxy else None,
@@ -1201,12 +1203,14 @@ def phase_memory(args, work, proxies, placement_):
 
     med = medians(runs, ["memory"], targets, MEMORY_METRICS, "kib_per_conn")
     m = med.get("memory", {})
-    print(f"\nMemory per idle connection ({count:,} connections, each with one byte echoed end "
-          "to end), medians over rounds.\nKiB/conn = (VmRSS held - VmRSS before) / connections, "
+    print(f"\nMemory per idle connection ({count:,} connections, each with {args.idle_payload:,} "
+          "byte(s) echoed end to end), medians over rounds.\nKiB/conn = (VmRSS held - VmRSS before) / connections, "
           "summed over the proxy's processes\n(nginx: master + workers); anon = RssAnon (heap) "
           "only. 'after close' = RSS once every connection closed.\nkernel columns are the "
           "whole machine's, shared by client, proxy and backend sockets alike: TCP = buffer\n"
-          "pages in /proc/net/sockstat, slab = Slab in /proc/meminfo (other tenants move it too).")
+          "pages in /proc/net/sockstat, slab = Slab in /proc/meminfo (other tenants move it too);\n"
+          "slab - direct = what the proxy hop adds in the kernel (its 2 sockets, epoll entries, "
+          "pipes if it keeps any).")
     print(table(med, ["memory"], [
         ("target", "target", None), ("conns", "connections", ",.0f"),
         ("KiB/conn", "kib_per_conn", ".2f"), ("±%", "kib_per_conn_spread_pct", ".0f"),
@@ -1222,6 +1226,9 @@ def phase_memory(args, work, proxies, placement_):
         ("kernel sockets/conn", "kernel_sockets_per_conn", ".2f"),
         ("kernel TCP KiB/conn", "kernel_tcp_kib_per_conn", ".2f"),
         ("kernel slab KiB/conn", "kernel_slab_kib_per_conn", ".2f"),
+        ("slab - direct", lambda r: "-" if "direct" not in m or r["target"] == "direct" else
+         fmt(r["kernel_slab_kib_per_conn"] - m["direct"]["kernel_slab_kib_per_conn"], "+.2f"),
+         None),
         ("failed", "errors", "d")]))
     subject = "bascule" if "bascule" in proxies else (proxies[0] if proxies else None)
     others = [p for p in proxies if p != subject]
@@ -1230,6 +1237,7 @@ def phase_memory(args, work, proxies, placement_):
           "less memory)")
     print(rtext)
     return {"connections": count, "requested": args.idle_connections, "fd_hard_limit": hard,
+            "payload": args.idle_payload,
             "runs": runs, "medians": med, "ratios": rjson}
 
 
@@ -1256,6 +1264,9 @@ def parse_args():
     ap.add_argument("--idle-connections", type=int, default=10000,
                     help="memory scenario: connections to hold (capped by the fd hard limit; "
                          "--quick: 2000)")
+    ap.add_argument("--idle-payload", type=int, default=1,
+                    help="memory scenario: bytes echoed through each connection before it is "
+                         "held (1: just established; 16384: as after a real exchange)")
     ap.add_argument("--check-interval-ms", type=int, default=1000,
                     help="overhead scenario: Bascule health-check interval")
     ap.add_argument("--scrape-interval", type=float, default=1.0,

@@ -4,10 +4,11 @@
   idle_peers.py accept --port P
       The backend: accepts every connection on 127.0.0.1:P, echoes what it receives and
       closes a connection when its peer does. Holds any number of connections (epoll).
-  idle_peers.py open --port P --count N [--parallel K] [--timeout S]
+  idle_peers.py open --port P --count N [--payload B] [--parallel K] [--timeout S]
       The client: opens N connections to 127.0.0.1:P (at most K connecting at once),
-      sends one byte on each and waits for it to come back, so every connection is known
-      to be established end to end (client -> proxy -> backend and back). Prints one JSON
+      sends B bytes (default 1) on each and waits for them to come back, so every connection
+      is known to be established end to end (client -> proxy -> backend and back), and the
+      proxy has relayed B bytes each way, as after one request. Prints one JSON
       line {"established": n, "failed": f, "errors": {...}, "seconds": s}, then holds every
       connection until its stdin closes or it gets SIGTERM, and exits (closing them all).
 
@@ -61,14 +62,16 @@ def accept_forever(port):
             if c is None:
                 continue
             try:
-                data = c.recv(4096)
+                data = c.recv(65536)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError:
                 data = b""
             if data:
                 try:
-                    c.send(data)  # a byte or two: fits any socket buffer
+                    c.settimeout(5)  # payloads are small: a peer that reads never blocks this
+                    c.sendall(data)
+                    c.setblocking(False)
                 except OSError:
                     data = b""
             if not data:
@@ -77,10 +80,12 @@ def accept_forever(port):
                 c.close()
 
 
-def open_and_hold(port, count, parallel, timeout):
+def open_and_hold(port, count, payload, parallel, timeout):
     addr = ("127.0.0.1", port)
     ep = select.epoll()
-    pending = {}   # fd -> [socket, state]  state: "connecting" | "echo"
+    # fd -> [socket, connected?, bytes still to send, bytes still to come back]
+    pending = {}
+    message = b"." * payload
     held = []
     errors = {}
     opened = 0
@@ -88,10 +93,13 @@ def open_and_hold(port, count, parallel, timeout):
     deadline = t0 + timeout
 
     def fail(fd, why):
-        s, _ = pending.pop(fd)
+        s = pending.pop(fd)[0]
         ep.unregister(fd)
         s.close()
         errors[why] = errors.get(why, 0) + 1
+
+    def why(e):
+        return errno.errorcode.get(e, str(e))
 
     while (opened < count or pending) and time.monotonic() < deadline:
         while opened < count and len(pending) < parallel:
@@ -100,40 +108,43 @@ def open_and_hold(port, count, parallel, timeout):
             opened += 1
             rc = s.connect_ex(addr)
             if rc not in (0, errno.EINPROGRESS):
-                errors[errno.errorcode.get(rc, str(rc))] = errors.get(
-                    errno.errorcode.get(rc, str(rc)), 0) + 1
+                errors[why(rc)] = errors.get(why(rc), 0) + 1
                 s.close()
                 continue
-            pending[s.fileno()] = [s, "connecting"]
-            ep.register(s.fileno(), select.EPOLLOUT)
+            pending[s.fileno()] = [s, False, message, payload]
+            ep.register(s.fileno(), select.EPOLLOUT | select.EPOLLIN)
         for fd, ev in ep.poll(0.5):
             entry = pending.get(fd)
             if entry is None:
                 continue
-            s, state = entry
-            if state == "connecting":
+            s = entry[0]
+            if not entry[1]:
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
-                    fail(fd, errno.errorcode.get(err, str(err)))
+                    fail(fd, why(err))
                     continue
-                try:
-                    s.send(b".")
-                except OSError as e:
-                    fail(fd, errno.errorcode.get(e.errno, str(e.errno)))
+                if not ev & select.EPOLLOUT:
                     continue
-                entry[1] = "echo"
-                ep.modify(fd, select.EPOLLIN)
-            else:
-                try:
-                    data = s.recv(16)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as e:
-                    fail(fd, errno.errorcode.get(e.errno, str(e.errno)))
-                    continue
-                if data != b".":
-                    fail(fd, "closed by peer" if not data else "unexpected bytes")
-                    continue
+                entry[1] = True
+            try:
+                if entry[2] and ev & select.EPOLLOUT:
+                    sent = s.send(entry[2])
+                    entry[2] = entry[2][sent:]
+                    if not entry[2]:
+                        ep.modify(fd, select.EPOLLIN)
+                data = s.recv(65536) if ev & (select.EPOLLIN | select.EPOLLHUP) else None
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as e:
+                fail(fd, why(e.errno))
+                continue
+            if data is None:
+                continue
+            if not data or data.strip(b".") or len(data) > entry[3]:
+                fail(fd, "closed by peer" if not data else "unexpected bytes")
+                continue
+            entry[3] -= len(data)
+            if entry[3] == 0 and not entry[2]:
                 ep.unregister(fd)
                 del pending[fd]
                 held.append(s)
@@ -160,6 +171,7 @@ def main():
     o = sub.add_parser("open", help="client: open N connections, one echo each, hold")
     o.add_argument("--port", type=int, required=True)
     o.add_argument("--count", type=int, required=True)
+    o.add_argument("--payload", type=int, default=1, help="bytes echoed on each connection")
     o.add_argument("--parallel", type=int, default=256, help="connections in progress at once")
     o.add_argument("--timeout", type=float, default=120, help="seconds to establish them all")
     args = ap.parse_args()
@@ -168,7 +180,7 @@ def main():
     if args.cmd == "accept":
         accept_forever(args.port)
     else:
-        open_and_hold(args.port, args.count, args.parallel, args.timeout)
+        open_and_hold(args.port, args.count, args.payload, args.parallel, args.timeout)
 
 
 if __name__ == "__main__":
