@@ -2,9 +2,11 @@
 # End-to-end benchmark entry point: Bascule vs HAProxy (tcp) vs nginx stream.
 #   Benchmarks/e2e/run.sh [--quick] [--rounds N] [--duration S] [--connections C]
 #                         [--scenarios a,b] [--only bascule,haproxy,nginx]
-#                         [--workers N] [--json FILE]
+#                         [--workers N] [--workers-compare 1,2] [--stream-bytes 10G]
+#                         [--idle-connections 10000] [--nice N] [--json FILE]
+# Scenarios: keepalive-small close-small bulk-1m overhead workers single-stream memory.
 # Installs missing peers, builds Bascule (release) when it is selected, then
-# hands every argument to compare.py. See README.md.
+# hands every argument to compare.py. See ../README.md and README.md.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +18,7 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v nginx   >/dev/null || need+=(nginx-light)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v wrk     >/dev/null || need+=(wrk)
+command -v iperf3  >/dev/null || need+=(iperf3)
 command -v taskset >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing missing peers: ${need[*]}"
