@@ -155,26 +155,30 @@ def whoami(args):
     sources = [str(first + i) for i in range(args.count)]
 
     def ask(source):
+        # Every failed try is kept: a retry that succeeds hides nothing from the report.
+        errors = []
         for attempt in range(args.attempts):
             try:
                 response = http_get(args.target, "/whoami", source=source,
                                     connect_timeout=args.connect_timeout, timeout=args.timeout)
                 if response.status == 200:
-                    return source, response.body.decode(errors="replace").strip(), None
-                error = f"status {response.status}"
+                    return source, response.body.decode(errors="replace").strip(), None, errors
+                errors.append(f"status {response.status}")
             except (OSError, ValueError, IndexError) as failure:
-                error = f"{type(failure).__name__}: {failure}"
-        return source, None, error
+                errors.append(f"{type(failure).__name__}: {failure}")
+        return source, None, errors[-1], errors
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         results = list(pool.map(ask, sources))
-    answers = {source: backend for source, backend, _ in results}
-    errors = {source: error for source, _, error in results if error}
+    answers = {source: backend for source, backend, _, _ in results}
+    errors = {source: error for source, _, error, _ in results if error}
+    retried = {source: tries for source, backend, _, tries in results if backend and tries}
     counts = {}
     for backend in answers.values():
         counts[backend or "failed"] = counts.get(backend or "failed", 0) + 1
     emit({"event": "whoami", "count": len(sources), "failed": len(errors),
+          "retried": len(retried), "retried_errors": dict(list(retried.items())[:10]),
           "seconds": round(time.monotonic() - started, 3), "backends": counts,
           "errors": dict(list(errors.items())[:10]), "answers": answers})
 

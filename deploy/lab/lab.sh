@@ -177,7 +177,7 @@ $(service web4 "$SERVICE4:$SERVICE_PORT")"
 {
   "workers": 1,
   "admin": { "listen": "$ADMIN" },
-  "defaults": { "connectTimeoutMs": 1000, "drainTimeoutMs": 20000 },
+  "defaults": { "connectTimeoutMs": 2000, "drainTimeoutMs": 20000 },
   "accessLog": "$dir/logs/n$i.access.log",${drain_grace_ms:+
   \"drainGraceMs\": $drain_grace_ms,}
   "services": [
