@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Instruction and syscall counts per proxied request, repeatable on a noisy machine.
+#
+#   Benchmarks/profile/callgrind.sh                 # callgrind: keep-alive and close, Ir/request + top functions
+#   Benchmarks/profile/callgrind.sh --strace        # syscalls/request, bascule and haproxy, both scenarios
+#   Benchmarks/profile/callgrind.sh --scenarios keepalive --keepalive-requests 40000 --top 40
+#   Benchmarks/profile/callgrind.sh --no-build --bin /path/to/bascule --out /tmp/prof
+#   Benchmarks/profile/callgrind.sh --targets bascule,haproxy --repeat 5   # HAProxy's Ir for reference
+#
+# Wall-clock throughput on a shared 2-core VM moves by tens of percent between runs; the
+# instructions Bascule executes in user space for a fixed amount of work do not (a few tenths
+# of a percent). So: one worker (`workers: 1`) under `valgrind --tool=callgrind` with
+# instrumentation off until warm (start-up, first allocations of pools and tables are not the
+# per-request cost), then a fixed number of requests from fixedclient.c, then a dump:
+# Ir / requests. Kernel time is invisible to callgrind; `--strace` counts the syscalls
+# (`strace -c -f`, attached after the warm-up) for bascule and for haproxy on the same work.
+#
+# The backend is nginx (as in Benchmarks/e2e: `GET /small` → 100-byte body), outside any
+# profiler. Everything started is stopped on exit; ports are picked free at run time.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+scenarios="keepalive,close"
+keepalive_requests=20000
+keepalive_connections=10
+close_requests=5000
+close_concurrency=10
+mode=callgrind
+targets="bascule,haproxy"
+build=1
+bin=""
+out=""
+top=25
+repeat=3
+targets_set=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --scenarios) scenarios="$2"; shift ;;
+        --keepalive-requests) keepalive_requests="$2"; shift ;;
+        --keepalive-connections) keepalive_connections="$2"; shift ;;
+        --close-requests) close_requests="$2"; shift ;;
+        --close-concurrency) close_concurrency="$2"; shift ;;
+        --strace) mode=strace ;;
+        --targets) targets="$2"; targets_set="$2"; shift ;;
+        --repeat) repeat="$2"; shift ;;
+        --no-build) build=0 ;;
+        --bin) bin="$2"; shift ;;
+        --out) out="$2"; shift ;;
+        --top) top="$2"; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+for tool in nginx cc python3; do
+    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
+done
+if [ "$mode" = callgrind ]; then
+    command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install -y valgrind)" >&2; exit 2; }
+    targets="${targets_set:-bascule}"
+else
+    command -v strace >/dev/null || { echo "needs strace (apt-get install -y strace)" >&2; exit 2; }
+fi
+
+if [ -z "$bin" ]; then
+    if [ "$build" = 1 ]; then
+        (cd "$root" && swift build -c release --product bascule >&2)
+    fi
+    bin="$(cd "$root" && swift build -c release --show-bin-path)/bascule"
+fi
+[ -x "$bin" ] || { echo "no bascule binary at $bin" >&2; exit 2; }
+
+work="$(mktemp -d /tmp/bascule-profile.XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ -n "$out" ]; then mkdir -p "$out" && cp -r "$work"/. "$out"/; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {  # port, pid, name
+    for _ in $(seq 1 600); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        kill -0 "$2" 2>/dev/null || { echo "$3 exited:" >&2; cat "$work/$3.err" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "$3 never listened on $1" >&2; exit 1
+}
+
+if [ "$mode" = callgrind ]; then
+    # Valgrind 3.19 gives up on the DWARF 5 that Swift 6 emits; the symbol table is enough
+    # for function-level costs.
+    cp "$bin" "$work/bascule" && strip --strip-debug "$work/bascule" && bin="$work/bascule"
+fi
+cc -O2 -o "$work/fixedclient" "$here/fixedclient.c"
+client() { "$work/fixedclient" "$@"; }
+
+# --- backend: nginx, one worker, as in Benchmarks/e2e
+backend_port=$(free_port)
+mkdir -p "$work/nginx"
+for t in client_body proxy fastcgi uwsgi scgi; do tmp_paths+="    ${t}_temp_path $work/nginx/${t}_temp;"$'\n'; done
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile 65536;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 16384; multi_accept on; }
+http {
+$tmp_paths    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$backend_port backlog=4096;
+        location = /small { return 200 "$(printf 'x%.0s' $(seq 1 99))\n"; }
+    }
+}
+EOF
+nginx -e stderr -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx.err" &
+pids+=($!)
+wait_port "$backend_port" "${pids[-1]}" nginx
+
+# --- one proxy at a time
+start_proxy() {  # name, port, tag; sets proxy_pid
+    local name=$1 port=$2 tag=${3:-}
+    local profiler=()
+    if [ "$mode" = callgrind ]; then
+        profiler=(valgrind --tool=callgrind --instr-atstart=no --dump-instr=no
+                  --callgrind-out-file="$work/callgrind.out.$tag")
+    fi
+    case "$name" in
+        bascule)
+            cat >"$work/bascule.json" <<EOF
+{ "workers": 1, "admin": { "listen": "127.0.0.1:$(free_port)" },
+  "services": [ { "name": "bench", "listen": "127.0.0.1:$port", "strategy": "round-robin",
+                  "healthCheck": { "type": "none" },
+                  "backends": [ { "name": "nginx", "address": "127.0.0.1:$backend_port" } ] } ] }
+EOF
+            "${profiler[@]}" "$bin" run --config "$work/bascule.json" >"$work/bascule.out" 2>"$work/bascule.err" &
+            ;;
+        haproxy)
+            cat >"$work/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 9000
+defaults
+    mode tcp
+    maxconn 9000
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+listen bench
+    bind 127.0.0.1:$port backlog 4096
+    server nginx 127.0.0.1:$backend_port
+EOF
+            "${profiler[@]}" haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>"$work/haproxy.err" &
+            ;;
+    esac
+    proxy_pid=$!
+    pids+=("$proxy_pid")
+    wait_port "$port" "$proxy_pid" "$name"
+}
+
+stop_proxy() {
+    # Not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored.
+    kill -TERM "$proxy_pid" 2>/dev/null || true
+    wait "$proxy_pid" 2>/dev/null || true
+}
+
+run_load() {  # scenario, port
+    if [ "$1" = keepalive ]; then
+        client keepalive 127.0.0.1 "$2" "$keepalive_connections" "$keepalive_requests" /small
+    else
+        client close 127.0.0.1 "$2" "$close_concurrency" "$close_requests" /small
+    fi
+}
+
+warm_up() {  # scenario, port: fills pools, grows tables, faults pages in
+    if [ "$1" = keepalive ]; then
+        client keepalive 127.0.0.1 "$2" "$keepalive_connections" 500 /small >/dev/null
+    else
+        client close 127.0.0.1 "$2" "$close_concurrency" 300 /small >/dev/null
+    fi
+}
+
+requests_of() { [ "$1" = keepalive ] && echo "$keepalive_requests" || echo "$close_requests"; }
+
+demangle() { if command -v swift >/dev/null; then swift demangle --simplified --compact 2>/dev/null || cat; else cat; fi; }
+
+IFS=, read -ra scenario_list <<<"$scenarios"
+IFS=, read -ra target_list <<<"$targets"
+
+if [ "$mode" = callgrind ]; then
+    command -v callgrind_control >/dev/null || { echo "needs callgrind_control (valgrind)" >&2; exit 2; }
+    printf '%-10s %-8s %10s %16s %12s  %s\n' scenario proxy requests "Ir (user)" "Ir/request" "(each run)"
+    for scenario in "${scenario_list[@]}"; do
+        for target in "${target_list[@]}"; do
+            runs=()
+            for run in $(seq 1 "$repeat"); do
+                port=$(free_port)
+                tag="$scenario.$target.$run"
+                start_proxy "$target" "$port" "$tag"
+                warm_up "$scenario" "$port"
+                callgrind_control --zero "$proxy_pid" >/dev/null 2>&1
+                callgrind_control --instr=on "$proxy_pid" >/dev/null 2>&1
+                run_load "$scenario" "$port" >"$work/client.$tag" || { cat "$work/client.$tag" >&2; exit 1; }
+                callgrind_control --instr=off "$proxy_pid" >/dev/null 2>&1
+                callgrind_control --dump="$tag" "$proxy_pid" >/dev/null 2>&1
+                stop_proxy
+                # The requested dump is part 1 (.1); the file without a suffix is the exit dump.
+                dump="$work/callgrind.out.$tag.1"
+                [ -s "$dump" ] || { echo "no callgrind dump for $tag" >&2; exit 1; }
+                runs+=("$(awk '/^totals:/ { print $2; exit }' "$dump")")
+            done
+            # The median run: how many events one epoll_wait returns depends on timing, and
+            # per-wake-up costs move the total by a few percent between runs.
+            median=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+            requests=$(requests_of "$scenario")
+            each=$(for r in "${runs[@]}"; do printf '%.0f ' "$(echo "$r / $requests" | bc -l)"; done)
+            printf '%-10s %-8s %10d %16d %12.0f  %s\n' "$scenario" "$target" "$requests" "$median" \
+                "$(echo "$median / $requests" | bc -l)" "$each"
+            for run in $(seq 1 "$repeat"); do
+                if [ "${runs[$((run - 1))]}" = "$median" ]; then
+                    callgrind_annotate --threshold=100 "$work/callgrind.out.$scenario.$target.$run.1" 2>/dev/null | demangle \
+                        | awk -v top="$top" 'f && NF && n < top { print "    " $0; n++ } /^Ir +file:function/ { getline; f = 1 }' \
+                        >"$work/top.$scenario.$target"
+                    break
+                fi
+            done
+        done
+    done
+    if [ "$top" -gt 0 ]; then
+        for scenario in "${scenario_list[@]}"; do
+            for target in "${target_list[@]}"; do
+                echo
+                echo "top functions by self Ir, $scenario, $target (median run; share of its total):"
+                cut -c1-160 "$work/top.$scenario.$target"
+            done
+        done
+    fi
+else
+    printf '%-10s %-8s %10s %10s %12s  %s\n' scenario proxy requests syscalls "per request" "largest (per request)"
+    for scenario in "${scenario_list[@]}"; do
+        for target in "${target_list[@]}"; do
+            port=$(free_port)
+            start_proxy "$target" "$port"
+            warm_up "$scenario" "$port"
+            # -f with -p attaches every thread of the process.
+            strace -c -f -o "$work/strace.$scenario.$target" -p "$proxy_pid" 2>"$work/strace.err" &
+            strace_pid=$!
+            sleep 1  # strace attaches asynchronously
+            run_load "$scenario" "$port" >"$work/client.$scenario.$target" || { cat "$work/client.$scenario.$target" >&2; exit 1; }
+            kill -INT "$strace_pid"; wait "$strace_pid" 2>/dev/null || true
+            stop_proxy
+            requests=$(requests_of "$scenario")
+            summary="$work/strace.$scenario.$target"
+            # strace -c columns: % time, seconds, usecs/call, calls, [errors], syscall.
+            total=$(awk '$NF == "total" { print $4 }' "$summary")
+            largest=$(awk -v r="$requests" '/^ *[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+/ && $NF != "total" {
+                    printf "%s %.2f\n", $NF, $4 / r }' "$summary" \
+                | sort -k2 -nr | head -6 | awk '{ printf "%s %s, ", $1, $2 }')
+            printf '%-10s %-8s %10d %10d %12.2f  %s\n' "$scenario" "$target" "$requests" "$total" \
+                "$(echo "$total / $requests" | bc -l)" "${largest%, }"
+        done
+    done
+fi
