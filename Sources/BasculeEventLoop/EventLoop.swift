@@ -38,8 +38,10 @@ public final class EventLoop {
     /// cost a call into the runtime each time.
     @exclusivity(unchecked) private var slots: [Slot] = []
     @exclusivity(unchecked) private var freeSlots: [UInt32] = []
-    private var wheel: TimerWheel
-    private var dueTimers: [TimerWheel.Entry] = []
+    /// Read or advanced on every wake-up; unchecked for the reason `slots` is. Handlers schedule
+    /// only while dispatched, and due timers are moved out of the wheel before any runs.
+    @exclusivity(unchecked) private var wheel: TimerWheel
+    @exclusivity(unchecked) private var dueTimers: [TimerWheel.Entry] = []
     /// Monotonic milliseconds, read once per wake-up; handlers use it instead of reading the
     /// clock themselves, on every event.
     @inlinable public var nowMs: UInt64 { currentMs }
@@ -49,8 +51,9 @@ public final class EventLoop {
     /// only exempts accesses compiled in this module.
     @exclusivity(unchecked) @usableFromInline var currentMs: UInt64
     private var running = false
-    /// Called once per wake-up after events and timers are handled.
-    public var afterIteration: (() -> Void)?
+    /// Called once per wake-up after events and timers are handled. Read unchecked for the
+    /// reason `slots` is (the read ends before the call).
+    @exclusivity(unchecked) public var afterIteration: (() -> Void)?
 
     public init(eventCapacity: Int = 256) throws(SystemError) {
         epoll = try Epoll(capacity: eventCapacity)
