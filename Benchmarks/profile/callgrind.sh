@@ -39,6 +39,7 @@ out=""
 top=25
 repeat=5
 baseline=""
+profiler=()
 targets_set=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -79,27 +80,8 @@ if [ -z "$bin" ]; then
 fi
 [ -x "$bin" ] || { echo "no bascule binary at $bin" >&2; exit 2; }
 
-work="$(mktemp -d /tmp/bascule-profile.XXXXXX)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ -n "$out" ]; then mkdir -p "$out" && cp -r "$work"/. "$out"/; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {  # port, pid, name
-    for _ in $(seq 1 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        kill -0 "$2" 2>/dev/null || { echo "$3 exited:" >&2; cat "$work/$3.err" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "$3 never listened on $1" >&2; exit 1
-}
+. "$here/common.sh"
+setup_work
 
 if [ "$mode" = callgrind ]; then
     # Valgrind 3.19 gives up on the DWARF 5 that Swift 6 emits; the symbol table is enough
@@ -109,83 +91,8 @@ if [ "$mode" = callgrind ]; then
         cp "$baseline" "$work/bascule-baseline" && strip --strip-debug "$work/bascule-baseline" && baseline="$work/bascule-baseline"
     fi
 fi
-cc -O2 -o "$work/fixedclient" "$here/fixedclient.c"
-client() { "$work/fixedclient" "$@"; }
-
-# --- backend: nginx, one worker, as in Benchmarks/e2e
-backend_port=$(free_port)
-mkdir -p "$work/nginx"
-for t in client_body proxy fastcgi uwsgi scgi; do tmp_paths+="    ${t}_temp_path $work/nginx/${t}_temp;"$'\n'; done
-cat >"$work/nginx/nginx.conf" <<EOF
-worker_processes 1;
-worker_rlimit_nofile 65536;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 16384; multi_accept on; }
-http {
-$tmp_paths    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    default_type application/octet-stream;
-    server {
-        listen 127.0.0.1:$backend_port backlog=4096;
-        location = /small { return 200 "$(printf 'x%.0s' $(seq 1 99))\n"; }
-    }
-}
-EOF
-nginx -e stderr -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx.err" &
-pids+=($!)
-wait_port "$backend_port" "${pids[-1]}" nginx
-
-# --- one proxy at a time
-start_proxy() {  # name, port, tag; sets proxy_pid
-    local name=$1 port=$2 tag=${3:-}
-    local profiler=()
-    if [ "$mode" = callgrind ]; then
-        profiler=(valgrind --tool=callgrind --instr-atstart=no --dump-instr=no
-                  --callgrind-out-file="$work/callgrind.out.$tag")
-    fi
-    local program=$bin
-    [ "$name" = baseline ] && program=$baseline
-    case "$name" in
-        bascule|baseline)
-            cat >"$work/bascule.json" <<EOF
-{ "workers": 1, "admin": { "listen": "127.0.0.1:$(free_port)" },
-  "services": [ { "name": "bench", "listen": "127.0.0.1:$port", "strategy": "round-robin",
-                  "healthCheck": { "type": "none" },
-                  "backends": [ { "name": "nginx", "address": "127.0.0.1:$backend_port" } ] } ] }
-EOF
-            "${profiler[@]}" "$program" run --config "$work/bascule.json" >"$work/bascule.out" 2>"$work/bascule.err" &
-            ;;
-        haproxy)
-            cat >"$work/haproxy.cfg" <<EOF
-global
-    nbthread 1
-    maxconn 9000
-defaults
-    mode tcp
-    maxconn 9000
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-listen bench
-    bind 127.0.0.1:$port backlog 4096
-    server nginx 127.0.0.1:$backend_port
-EOF
-            "${profiler[@]}" haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>"$work/haproxy.err" &
-            ;;
-    esac
-    proxy_pid=$!
-    pids+=("$proxy_pid")
-    wait_port "$port" "$proxy_pid" "$name"
-}
-
-stop_proxy() {
-    # Not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored.
-    kill -TERM "$proxy_pid" 2>/dev/null || true
-    wait "$proxy_pid" 2>/dev/null || true
-}
+build_client
+start_backend
 
 run_load() {  # scenario, port
     if [ "$1" = keepalive ]; then
@@ -214,7 +121,8 @@ profile_once() {  # scenario, target, run: appends "Ir wake-ups" to $work/result
     local scenario=$1 target=$2 run=$3 port tag dump
     port=$(free_port)
     tag="$scenario.$target.$run"
-    start_proxy "$target" "$port" "$tag"
+    profiler=(valgrind --tool=callgrind --instr-atstart=no --dump-instr=no --callgrind-out-file="$work/callgrind.out.$tag")
+    start_proxy "$target" "$port"
     warm_up "$scenario" "$port"
     callgrind_control --zero "$proxy_pid" >/dev/null 2>&1
     callgrind_control --instr=on "$proxy_pid" >/dev/null 2>&1
