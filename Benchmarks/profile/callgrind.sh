@@ -133,7 +133,7 @@ profile_once() {  # scenario, target, run: appends "Ir wake-ups" to $work/result
     # The requested dump is part 1 (.1); the file without a suffix is the exit dump.
     dump="$work/callgrind.out.$tag.1"
     [ -s "$dump" ] || { echo "no callgrind dump for $tag" >&2; exit 1; }
-    echo "$(awk '/^totals:/ { print $2; exit }' "$dump") $(python3 "$here/callgrind_calls.py" "$dump" epoll_wait) $run" \
+    echo "$(awk '/^totals:/ { print $2; exit }' "$dump") $(python3 "$here/callgrind_calls.py" "$dump" cl_epoll_wait,epoll_wait) $run" \
         >>"$work/result.$scenario.$target"
 }
 
