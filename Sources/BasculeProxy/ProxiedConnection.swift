@@ -191,7 +191,7 @@ final class ProxiedConnection: EventHandler {
 
         var address = target.address
         let result = withUnsafePointer(to: &address.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { cl_connect(fd, $0, address.length) }
         }
         if result < 0 && errno != EINPROGRESS && errno != EINTR {
             connectFailed(errno: errno)
@@ -324,7 +324,7 @@ final class ProxiedConnection: EventHandler {
             if direction.pendingStart < direction.pendingEnd {
                 guard direction.destinationWritable, let pending = direction.pending else { return true }
                 let count = direction.pendingEnd - direction.pendingStart
-                let sent = Glibc.send(destination, pending + direction.pendingStart, count, Int32(MSG_NOSIGNAL))
+                let sent = cl_send(destination, pending + direction.pendingStart, count, Int32(MSG_NOSIGNAL))
                 if sent < 0 {
                     if errno == EAGAIN || errno == EINTR { direction.destinationWritable = false; return true }
                     return false
@@ -336,7 +336,7 @@ final class ProxiedConnection: EventHandler {
             }
             if direction.sourceClosed || !direction.sourceReadable { return true }
 
-            let received = Glibc.recv(source, scratch.baseAddress, scratch.count, 0)
+            let received = cl_recv(source, scratch.baseAddress, scratch.count, 0)
             if received < 0 {
                 if errno == EAGAIN || errno == EINTR { direction.sourceReadable = false; return true }
                 return false
@@ -349,7 +349,7 @@ final class ProxiedConnection: EventHandler {
             direction.count(received)
             var sent = 0
             if direction.destinationWritable {
-                sent = Glibc.send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL))
+                sent = cl_send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL))
                 if sent < 0 {
                     if errno != EAGAIN && errno != EINTR { return false }
                     sent = 0
