@@ -7,6 +7,7 @@
 #   Benchmarks/profile/callgrind.sh --targets bascule,haproxy   # HAProxy's Ir on the same work, for reference
 #   Benchmarks/profile/callgrind.sh --scenarios keepalive --keepalive-requests 40000 --top 40 --repeat 3
 #   Benchmarks/profile/callgrind.sh --no-build --bin /path/to/bascule --out /tmp/prof
+#   Benchmarks/profile/callgrind.sh --dump-instr --out /tmp/prof   # costs per instruction, for objdump
 #
 # Wall-clock throughput on a shared 2-core VM moves by tens of percent between runs; the
 # instructions Bascule executes in user space for a fixed amount of work hardly move. So: one
@@ -39,6 +40,7 @@ out=""
 top=25
 repeat=5
 baseline=""
+dump_instr=no
 profiler=()
 targets_set=""
 while [ $# -gt 0 ]; do
@@ -56,7 +58,8 @@ while [ $# -gt 0 ]; do
         --baseline) baseline="$2"; shift ;;
         --out) out="$2"; shift ;;
         --top) top="$2"; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        --dump-instr) dump_instr=yes ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -121,7 +124,7 @@ profile_once() {  # scenario, target, run: appends "Ir wake-ups" to $work/result
     local scenario=$1 target=$2 run=$3 port tag dump
     port=$(free_port)
     tag="$scenario.$target.$run"
-    profiler=(valgrind --tool=callgrind --instr-atstart=no --dump-instr=no --callgrind-out-file="$work/callgrind.out.$tag")
+    profiler=(valgrind --tool=callgrind --instr-atstart=no --dump-instr="$dump_instr" --callgrind-out-file="$work/callgrind.out.$tag")
     start_proxy "$target" "$port"
     warm_up "$scenario" "$port"
     callgrind_control --zero "$proxy_pid" >/dev/null 2>&1
