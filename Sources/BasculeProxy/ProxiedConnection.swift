@@ -312,6 +312,7 @@ final class ProxiedConnection: EventHandler {
 
     /// One direction. Returns false on a fatal socket error (reset, broken pipe).
     private func relay(_ direction: inout RelayDirection, from source: Int32, to destination: Int32) -> Bool {
+        guard direction.canMove else { return true }
         if direction.pipe != nil {
             return splice(&direction, from: source, to: destination)
         }

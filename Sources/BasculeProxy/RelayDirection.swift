@@ -30,4 +30,7 @@ struct RelayDirection {
     }
 
     var isDrained: Bool { pipeBytes == 0 && pendingStart == pendingEnd }
+
+    /// Whether a relay call could move anything: most events concern one direction only.
+    var canMove: Bool { (sourceReadable && !sourceClosed) || (destinationWritable && !isDrained) }
 }
