@@ -26,45 +26,72 @@ extension EventHandler {
 /// only from the thread running `run()`; other threads talk to it through a `Mailbox`.
 public final class EventLoop {
     public let epoll: Epoll
-    private var handlers: [EventHandler?] = []
-    private var generations: [UInt32] = []
-    private var freeSlots: [UInt32] = []
-    private var wheel: TimerWheel
-    private var dueTimers: [TimerWheel.Entry] = []
+    /// A registration: the handler, and the generation its ids carry.
+    private struct Slot {
+        var handler: EventHandler?
+        var generation: UInt32
+    }
+    /// Read for every event, written by every register and unregister. Unchecked: only the
+    /// loop's thread touches them, and no access spans a call that could come back to them
+    /// (a handler runs after its slot has been read; a removed handler is released after the
+    /// write, see `unregister`), so the runtime's exclusivity check could never fire and would
+    /// cost a call into the runtime each time.
+    @exclusivity(unchecked) private var slots: [Slot] = []
+    @exclusivity(unchecked) private var freeSlots: [UInt32] = []
+    /// Read or advanced on every wake-up; unchecked for the reason `slots` is. Handlers schedule
+    /// only while dispatched, and due timers are moved out of the wheel before any runs.
+    @exclusivity(unchecked) private var wheel: TimerWheel
+    @exclusivity(unchecked) private var dueTimers: [TimerWheel.Entry] = []
     /// Monotonic milliseconds, read once per wake-up; handlers use it instead of reading the
-    /// clock themselves.
-    public private(set) var nowMs: UInt64
+    /// clock themselves, on every event.
+    @inlinable public var nowMs: UInt64 { currentMs }
+    /// Unchecked: written in one place, between dispatches, by the thread that owns the loop.
+    /// Checked, every read would cost a call into the runtime's exclusivity tracking and a
+    /// retain of the loop around it. Read through the inlinable `nowMs`, because the attribute
+    /// only exempts accesses compiled in this module.
+    @exclusivity(unchecked) @usableFromInline var currentMs: UInt64
     private var running = false
-    /// Called once per wake-up after events and timers are handled.
-    public var afterIteration: (() -> Void)?
+    /// Called once per wake-up after events and timers are handled. Read unchecked for the
+    /// reason `slots` is (the read ends before the call).
+    @exclusivity(unchecked) public var afterIteration: (() -> Void)?
 
     public init(eventCapacity: Int = 256) throws(SystemError) {
         epoll = try Epoll(capacity: eventCapacity)
-        nowMs = cl_monotonic_coarse_ms()
-        wheel = TimerWheel(nowMs: nowMs)
+        currentMs = cl_monotonic_coarse_ms()
+        wheel = TimerWheel(nowMs: currentMs)
     }
 
-    public var registeredHandlerCount: Int { handlers.count - freeSlots.count }
+    public var registeredHandlerCount: Int { slots.count - freeSlots.count }
 
     public func register(_ handler: EventHandler) -> HandlerID {
         if let slot = freeSlots.popLast() {
-            handlers[Int(slot)] = handler
-            return HandlerID(slot: slot, generation: generations[Int(slot)])
+            slots[Int(slot)].handler = handler
+            return HandlerID(slot: slot, generation: slots[Int(slot)].generation)
         }
-        let slot = UInt32(handlers.count)
+        let slot = UInt32(slots.count)
         precondition(slot < 1 << 24, "too many handlers for the event tag encoding")
-        handlers.append(handler)
-        generations.append(1)
+        slots.append(Slot(handler: handler, generation: 1))
         return HandlerID(slot: slot, generation: 1)
     }
 
     /// Forgets the handler; its pending events and timers are dropped when they arrive.
     public func unregister(_ id: HandlerID) {
         let slot = Int(id.slot)
-        guard slot < handlers.count, generations[slot] == id.generation else { return }
-        handlers[slot] = nil
-        generations[slot] &+= 1
+        guard slot < slots.count, slots[slot].generation == id.generation else { return }
+        // Held until the table is consistent again: if this was the last reference, the
+        // handler's deinit runs after the writes below, never in the middle of one.
+        let removed = slots[slot].handler
+        slots[slot].handler = nil
+        slots[slot].generation &+= 1
         freeSlots.append(id.slot)
+        withExtendedLifetime(removed) {}
+    }
+
+    /// The live handler `id` names, or nil when it has been unregistered since.
+    @inline(__always)
+    private func handler(slot: Int, generation: UInt32) -> EventHandler? {
+        guard slot < slots.count, slots[slot].generation == generation else { return nil }
+        return slots[slot].handler
     }
 
     @inlinable
@@ -106,20 +133,16 @@ public final class EventLoop {
         var timeout = wheel.millisecondsUntilNextBucket(nowMs: nowMs) ?? -1
         if maxWaitMs >= 0 && (timeout < 0 || timeout > maxWaitMs) { timeout = maxWaitMs }
         let count = try epoll.wait(timeoutMs: Int32(clamping: timeout))
-        nowMs = cl_monotonic_coarse_ms()
+        currentMs = cl_monotonic_coarse_ms()
         for i in 0..<count {
             let data = epoll.readyData[i]
-            let slot = Int(data & 0xFF_FFFF)
-            let generation = UInt32(truncatingIfNeeded: data >> 32)
-            guard slot < handlers.count, generations[slot] == generation, let handler = handlers[slot] else { continue }
+            guard let handler = handler(slot: Int(data & 0xFF_FFFF), generation: UInt32(truncatingIfNeeded: data >> 32)) else { continue }
             handler.handleEvent(EpollEvents(rawValue: epoll.readyEvents[i]), tag: UInt8(truncatingIfNeeded: data >> 24))
         }
         if !wheel.isEmpty {
             wheel.advance(to: nowMs, into: &dueTimers)
             for entry in dueTimers {
-                let slot = Int(entry.handler.slot)
-                guard slot < handlers.count, generations[slot] == entry.handler.generation,
-                      let handler = handlers[slot] else { continue }
+                guard let handler = handler(slot: Int(entry.handler.slot), generation: entry.handler.generation) else { continue }
                 handler.handleTimer(nowMs: nowMs)
             }
             dueTimers.removeAll(keepingCapacity: true)

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// The outcome of a non-blocking call: done with a value, or the kernel would have blocked.
@@ -47,5 +48,5 @@ public func syscallValue(_ call: StaticString, _ body: () -> Int) throws(SystemE
 /// is already released, and a retry could close one another thread just opened.
 @inlinable
 public func closeDescriptor(_ fd: Int32) {
-    _ = Glibc.close(fd)
+    _ = cl_close(fd)
 }

@@ -14,6 +14,11 @@ public struct TimerWheel {
     private let mask: UInt64
     /// The last tick whose bucket has been processed.
     private var processedTick: UInt64
+    /// The first non-empty bucket's tick after `processedTick`, once a scan has found it; nil
+    /// when unknown. The loop asks before every wait, and a scan can cross thousands of empty
+    /// buckets (idle timeouts sit minutes ahead), so the answer is kept until it can change:
+    /// an earlier entry lowers it, processing its bucket forgets it.
+    private var nextTick: UInt64?
     public private(set) var count = 0
 
     public init(tickMs: UInt64 = 8, bucketCount: Int = 4096, nowMs: UInt64) {
@@ -31,6 +36,7 @@ public struct TimerWheel {
         let tick = max(deadlineMs / tickMs, processedTick + 1)
         buckets[Int(tick & mask)].append(Entry(handler: handler, deadlineMs: deadlineMs))
         count += 1
+        if let next = nextTick, tick < next { nextTick = tick }
     }
 
     /// Moves every entry whose deadline is at or before `nowMs` into `due`; later entries in
@@ -61,20 +67,25 @@ public struct TimerWheel {
             tick += 1
         }
         processedTick = nowTick
+        if let next = nextTick, next <= nowTick { nextTick = nil }
     }
 
     /// Milliseconds until the next non-empty bucket comes due; nil when there is no timer.
-    public func millisecondsUntilNextBucket(nowMs: UInt64) -> Int? {
+    public mutating func millisecondsUntilNextBucket(nowMs: UInt64) -> Int? {
         guard count > 0 else { return nil }
+        if nextTick == nil { nextTick = firstNonEmptyTick() }
+        guard let tick = nextTick else { return Int(tickMs) }
+        let due = tick * tickMs
+        return due > nowMs ? Int(due - nowMs) : 0
+    }
+
+    private func firstNonEmptyTick() -> UInt64? {
         var tick = processedTick + 1
         let end = processedTick + mask + 1
         while tick <= end {
-            if !buckets[Int(tick & mask)].isEmpty {
-                let due = tick * tickMs
-                return due > nowMs ? Int(due - nowMs) : 0
-            }
+            if !buckets[Int(tick & mask)].isEmpty { return tick }
             tick += 1
         }
-        return Int(tickMs)
+        return nil
     }
 }

@@ -5,7 +5,8 @@ import Glibc
 /// One worker's listening socket for one service.
 final class Listener: EventHandler {
     let fd: Int32
-    private unowned let worker: Worker
+    /// Not counted, as in `ProxiedConnection`: the worker owns its listeners and outlives them.
+    private unowned(unsafe) let worker: Worker
     private let service: ServiceRuntime
     private(set) var id = HandlerID.unregistered
 

@@ -1,5 +1,9 @@
 /// The state of one direction of a relayed connection (client→backend or backend→client).
 struct RelayDirection {
+    /// Edge-triggered readiness, remembered until a call returns EAGAIN (or a short read
+    /// proves the source drained); the next epoll event sets it again.
+    var sourceReadable = false
+    var destinationWritable = false
     /// The source sent FIN (a read returned 0).
     var sourceClosed = false
     /// The source's EPOLLRDHUP was seen: read until 0 instead of trusting a short read.
@@ -14,8 +18,19 @@ struct RelayDirection {
     var pendingStart = 0
     var pendingEnd = 0
     var bytes: UInt64 = 0
-    /// The worker's per-backend byte counter this direction adds to.
-    var counter: ByteCounter?
+    /// The worker's per-backend byte counter this direction adds to. Not retained: the
+    /// connection holds the backend's counters, which hold this, for as long as it relays, so
+    /// neither copying the direction (as every event does) nor adding to it needs reference
+    /// counting.
+    var counter: Unmanaged<ByteCounter>?
+
+    mutating func count(_ moved: Int) {
+        bytes &+= UInt64(moved)
+        counter?._withUnsafeGuaranteedRef { $0.add(moved) }
+    }
 
     var isDrained: Bool { pipeBytes == 0 && pendingStart == pendingEnd }
+
+    /// Whether a relay call could move anything: most events concern one direction only.
+    var canMove: Bool { (sourceReadable && !sourceClosed) || (destinationWritable && !isDrained) }
 }

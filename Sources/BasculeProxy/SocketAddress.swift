@@ -5,8 +5,14 @@ import Glibc
 /// An IPv4 or IPv6 socket address held by value (no heap), convertible from a validated
 /// config `Endpoint` and from what accept() reports.
 public struct SocketAddress: Sendable, CustomStringConvertible {
-    public var storage = sockaddr_storage()
+    /// Room for the larger of the two families a TCP balancer meets. sockaddr_storage would
+    /// be 128 bytes carried, copied and kept in every connection (its client address, and the
+    /// destination a PROXY header named) for the 28 that are ever used.
+    public var storage = sockaddr_in6()
     public var length: socklen_t = 0
+
+    /// What accept() and getsockname() may fill.
+    static let capacity = socklen_t(MemoryLayout<sockaddr_in6>.size)
 
     public init() {}
 
@@ -36,7 +42,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 
-    public var family: Int32 { Int32(storage.ss_family) }
+    public var family: Int32 { Int32(storage.sin6_family) }
 
     public var port: UInt16 {
         withUnsafeBytes(of: storage) { raw in

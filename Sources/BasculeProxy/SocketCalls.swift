@@ -61,7 +61,7 @@ public enum SocketCalls {
     /// A non-blocking, close-on-exec client socket, or nil when none is waiting. `peer` is
     /// filled in place so the accept loop builds no value per client.
     public static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemError) -> Int32? {
-        peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        peer.length = SocketAddress.capacity
         let result = try syscall("accept4") {
             withUnsafeMutablePointer(to: &peer.storage) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(cl_accept4(fd, $0, &peer.length)) }
@@ -76,7 +76,7 @@ public enum SocketCalls {
     /// The bound address of a socket (the real port when the config said port 0).
     public static func localAddress(_ fd: Int32) -> SocketAddress {
         var address = SocketAddress()
-        address.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        address.length = SocketAddress.capacity
         _ = withUnsafeMutablePointer(to: &address.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &address.length) }
         }

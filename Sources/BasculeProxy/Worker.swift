@@ -39,7 +39,11 @@ final class Worker {
     let buffers: BufferPool
     let scratch: UnsafeMutableRawBufferPointer
     private var services: [ServiceRuntime] = []
-    private var live: [ProxiedConnection] = []
+    /// Touched twice per connection (accept, close). Unchecked: only this thread touches it and
+    /// no access spans a call that could come back to it (a connection is removed by the
+    /// worker only after it has finished and been unregistered), so the runtime's exclusivity
+    /// check could never fire.
+    @exclusivity(unchecked) private var live: [ProxiedConnection] = []
     private var receiver: MailboxReceiver<WorkerMessage>?
     private let control: Mailbox<ControlMessage>
     private let processLimits: ProcessLimits

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 int cl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -19,7 +20,7 @@ int cl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
 
 int cl_epoll_wait(int epfd, struct epoll_event *scratch, uint32_t *events, uint64_t *data,
                   int maxevents, int timeout_ms) {
-    int n = epoll_wait(epfd, scratch, maxevents, timeout_ms);
+    int n = (int)syscall(SYS_epoll_wait, epfd, scratch, maxevents, timeout_ms);
     for (int i = 0; i < n; i++) {
         events[i] = scratch[i].events;
         data[i] = scratch[i].data.u64;
@@ -78,8 +79,22 @@ ssize_t cl_splice(int fd_in, int fd_out, size_t len, int more) {
 }
 
 int cl_accept4(int fd, struct sockaddr *addr, socklen_t *len) {
-    return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return (int)syscall(SYS_accept4, fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
+
+ssize_t cl_recv(int fd, void *buffer, size_t length, int flags) {
+    return syscall(SYS_recvfrom, fd, buffer, length, flags, NULL, NULL);
+}
+
+ssize_t cl_send(int fd, const void *buffer, size_t length, int flags) {
+    return syscall(SYS_sendto, fd, buffer, length, flags, NULL, 0);
+}
+
+int cl_connect(int fd, const struct sockaddr *address, socklen_t length) {
+    return (int)syscall(SYS_connect, fd, address, length);
+}
+
+int cl_close(int fd) { return (int)syscall(SYS_close, fd); }
 
 int cl_socket_nonblock(int domain, int type) {
     return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

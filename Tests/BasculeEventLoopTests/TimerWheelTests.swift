@@ -56,4 +56,27 @@ import Testing
         wheel.schedule(id(1), deadlineMs: 300)
         #expect(wheel.millisecondsUntilNextBucket(nowMs: 0) == 300)
     }
+
+    @Test func theRememberedNextBucketFollowsEarlierTimersAndMovesOnOnceProcessed() {
+        var wheel = TimerWheel(tickMs: 10, bucketCount: 64, nowMs: 0)
+        wheel.schedule(id(1), deadlineMs: 500)
+        #expect(wheel.millisecondsUntilNextBucket(nowMs: 0) == 500)
+        wheel.schedule(id(2), deadlineMs: 200)
+        #expect(wheel.millisecondsUntilNextBucket(nowMs: 0) == 200)
+        wheel.schedule(id(3), deadlineMs: 400)
+        #expect(wheel.millisecondsUntilNextBucket(nowMs: 100) == 100)
+        #expect(advance(&wheel, to: 200) == [2])
+        #expect(wheel.millisecondsUntilNextBucket(nowMs: 200) == 200)
+        #expect(advance(&wheel, to: 400) == [3])
+        #expect(wheel.millisecondsUntilNextBucket(nowMs: 400) == 100)
+        // A deadline a whole turn ahead shares a bucket with an earlier tick: the wheel may
+        // wake for that bucket early, never late.
+        wheel.schedule(id(4), deadlineMs: 400 + 640 + 50)
+        let wait = wheel.millisecondsUntilNextBucket(nowMs: 400)
+        #expect(wait != nil && wait! <= 100)
+        #expect(advance(&wheel, to: 500) == [1])
+        #expect(advance(&wheel, to: 1_080).isEmpty)
+        #expect(advance(&wheel, to: 1_090) == [4])
+        #expect(wheel.millisecondsUntilNextBucket(nowMs: 1_090) == nil)
+    }
 }

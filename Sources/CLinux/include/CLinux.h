@@ -48,6 +48,16 @@ int cl_signalfd(const int *signals, int count);
 int cl_block_signals(const int *signals, int count);
 int cl_signalfd_read_signo(int fd);
 
+// The relay's own calls, made with syscall() instead of through glibc's wrappers. glibc's
+// recv, send, accept4, connect, epoll_wait and close are pthread cancellation points: each
+// switches asynchronous cancellation on and off around the system call, about a quarter of
+// the relay's user-space instructions for a small request. No thread here is ever cancelled.
+// Same system calls, same results; errors come back as -1 with errno set, as from glibc.
+ssize_t cl_recv(int fd, void *buffer, size_t length, int flags);
+ssize_t cl_send(int fd, const void *buffer, size_t length, int flags);
+int cl_connect(int fd, const struct sockaddr *address, socklen_t length);
+int cl_close(int fd);
+
 int cl_pipe2_nonblock(int fds[2]);
 int cl_set_pipe_size(int fd, int size);
 int cl_get_pipe_size(int fd);
