@@ -14,6 +14,11 @@ import Glibc
 final class ProxiedConnection: EventHandler {
     private static let clientTag: UInt8 = 0
     private static let backendTag: UInt8 = 1
+    /// How long a direction may sit on an empty pipe before handing it back to the worker's
+    /// pool: long enough that a bulk stream pausing between reads keeps splicing, short enough
+    /// that thousands of connections gone quiet after a download do not hold two descriptors
+    /// each (they ran a worker out of descriptors at ~3,400 idle connections).
+    static let pipeIdleMs: UInt64 = 1000
 
     /// Not counted: the worker owns its connections (through `live` and its loop) and outlives
     /// them, and an unowned reference would cost a check-and-retain on every event.
@@ -399,7 +404,14 @@ final class ProxiedConnection: EventHandler {
             // run out of slots first), so this reads until EAGAIN.
             let moved = cl_splice(source, pipe.writeEnd, capacity, 0)
             if moved < 0 {
-                if errno == EAGAIN || errno == EINTR { direction.sourceReadable = false; return true }
+                if errno == EAGAIN || errno == EINTR {
+                    direction.sourceReadable = false
+                    // Drained: if nothing follows within pipeIdleMs, the timer gives the pipe
+                    // back. Only the splice path pays; arm() touches the wheel only when no
+                    // earlier deadline is set.
+                    arm(at: lastActivity + Self.pipeIdleMs)
+                    return true
+                }
                 return false
             }
             if moved == 0 {
@@ -439,9 +451,24 @@ final class ProxiedConnection: EventHandler {
         let idleDeadline = lastActivity + UInt64(service.table.config.idleTimeoutMs)
         if nowMs >= idleDeadline {
             finish(.idleTimeout)
-        } else {
-            arm(at: idleDeadline)
+            return
         }
+        if up.pipe != nil || down.pipe != nil {
+            if nowMs &- lastActivity >= Self.pipeIdleMs {
+                giveBackEmptyPipe(&up)
+                giveBackEmptyPipe(&down)
+            }
+            // A pipe still holding bytes waits for its destination; look again later.
+            if up.pipe != nil || down.pipe != nil { arm(at: max(lastActivity, nowMs) + Self.pipeIdleMs) }
+        }
+        arm(at: idleDeadline)
+    }
+
+    /// The direction goes back to copying; a later full read takes a pipe again.
+    private func giveBackEmptyPipe(_ direction: inout RelayDirection) {
+        guard let pipe = direction.pipe, direction.pipeBytes == 0 else { return }
+        worker.pipes.give(pipe, empty: true)
+        direction.pipe = nil
     }
 
     // MARK: Closing

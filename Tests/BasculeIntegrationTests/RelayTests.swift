@@ -212,6 +212,40 @@ struct RelayTests {
         }
     }
 
+    /// Connections that went quiet after a download must not keep their splice pipes: two
+    /// descriptors each would run the process out of them long before its connection limit.
+    @Test func connectionsIdleAfterADownloadGiveTheirPipesBack() throws {
+        let (http, httpPort) = try BackendProcess.start(name: "pub1")
+        defer { http.terminate() }
+        let balancer = try BalancerProcess(services: [service("publishing", backends: [("pub1", httpPort)])])
+        defer { balancer.process.terminate() }
+        let pid = balancer.process.pid
+        func descriptors() -> Int {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
+        }
+        let before = descriptors()
+        let count = 500
+        var held: [HTTPClientConnection] = []
+        defer { held.forEach { $0.close() } }
+        for index in 0..<count {
+            let connection = try TestHTTPClient(timeout: .seconds(10)).connect(port: balancer.port("publishing"))
+            held.append(connection)
+            // Bigger than the relay's 16 KiB buffer: the response direction switches to splice.
+            let download = try connection.download(path: "/content/idle\(index)?size=256KiB") { _ in }
+            #expect(download.bytesReceived == 256 << 10)
+        }
+        let peak = descriptors()
+        // Two sockets per connection stay; pipes go back to the worker's pool (256 at most).
+        let bound = before + 2 * count + 2 * 256
+        try waitUntil("idle connections to give their pipes back (\(descriptors()) descriptors, bound \(bound))",
+                      timeout: .seconds(5)) {
+            descriptors() <= bound
+        }
+        print("relay: \(count) connections idle after a 256 KiB download: \(peak - before) descriptors at first, \(descriptors() - before) after a second")
+        // Still usable: the next download on an idle connection takes a pipe again.
+        #expect(try held[0].download(path: "/content/again?size=1MiB") { _ in }.bytesReceived == 1 << 20)
+    }
+
     @Test func sigtermDuringADownloadLetsItFinishRefusesNewConnectionsAndExitsZero() throws {
         let (http, httpPort) = try BackendProcess.start(name: "pub1")
         defer { http.terminate() }
