@@ -3,6 +3,7 @@
 #
 #   Benchmarks/profile/cpu.sh                                  # 5 interleaved rounds, both scenarios
 #   Benchmarks/profile/cpu.sh --baseline /tmp/bascule-old --targets bascule --rounds 9
+#   Benchmarks/profile/cpu.sh --scenarios bulk        # 3,000 GET /1m over 8 connections
 #
 # Requests per second on a shared 2-core VM move by tens of percent between runs, and a
 # proxy faster than the load generator cannot show it in req/s at all. The CPU the proxy
@@ -23,6 +24,8 @@ keepalive_requests=200000
 keepalive_connections=64
 close_requests=30000
 close_concurrency=64
+bulk_requests=3000
+bulk_connections=8
 targets="bascule,haproxy"
 build=1
 bin=""
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         --scenarios) scenarios="$2"; shift ;;
         --keepalive-requests) keepalive_requests="$2"; shift ;;
         --close-requests) close_requests="$2"; shift ;;
+        --bulk-requests) bulk_requests="$2"; shift ;;
         --connections) keepalive_connections="$2"; close_concurrency="$2"; shift ;;
         --targets) targets="$2"; shift ;;
         --no-build) build=0 ;;
@@ -85,6 +89,9 @@ for scenario in "${scenario_list[@]}"; do
             if [ "$scenario" = keepalive ]; then
                 requests=$keepalive_requests
                 result=$(client keepalive 127.0.0.1 "$port" "$keepalive_connections" "$requests" /small)
+            elif [ "$scenario" = bulk ]; then
+                requests=$bulk_requests
+                result=$(client keepalive 127.0.0.1 "$port" "$bulk_connections" "$requests" /1m)
             else
                 requests=$close_requests
                 result=$(client close 127.0.0.1 "$port" "$close_concurrency" "$requests" /small)
