@@ -22,35 +22,38 @@ final class ProxiedConnection: EventHandler {
     private(set) var id = HandlerID.unregistered
     var liveIndex = -1
 
+    // Stored properties are laid out in declaration order: the two descriptors share eight
+    // bytes, and the flags sit in the padding after the 33-byte optional address, so an idle
+    // connection costs less memory.
     private let client: Int32
+    private var backend: Int32 = -1
+    private(set) var backendIndex = -1
     private var clientHash: UInt64
     /// The client as the backend should see it: the peer, or the source an upstream
     /// balancer's PROXY header named.
     private var clientAddress: SocketAddress
     /// The address the client connected to, when a PROXY header gave it.
     private var destinationAddress: SocketAddress?
-    /// Released through a mutating call (a long access); unchecked for the reason `up` is.
-    @exclusivity(unchecked) private var admission: Admission
     /// Waiting for the upstream balancer's PROXY header before choosing a backend.
     private var awaitingProxyHeader = false
+    private var connecting = true
+    private var closed = false
+    /// Which side finished sending first, for the access log's "client/backend closed".
+    private var backendClosedFirst = false
+    /// Released through a mutating call (a long access); unchecked for the reason `up` is.
+    @exclusivity(unchecked) private var admission: Admission
     /// Monotonic times for the connect-time and duration histograms and the access log.
     private let startNs = cl_monotonic_ns()
     private var connectedNs: UInt64 = 0
     /// Kept only when the access log will need it (a table rebuilt meanwhile renumbers backends).
     private var backendName: String?
-    /// Which side finished sending first, for the access log's "client/backend closed".
-    private var backendClosedFirst = false
-    private var proxyHeaderDeadline: UInt64 = 0
-    private var backend: Int32 = -1
-    private(set) var backendIndex = -1
     /// Held from connect to close, so a table rebuilt meanwhile (new indices) cannot make
     /// this connection count against another backend.
     private var counters: BackendCounters?
     /// Appended to on a failed connect (a long access); unchecked for the reason `up` is.
     @exclusivity(unchecked) private var tried: [Int] = []
-    private var connecting = true
-    private var closed = false
 
+    private var proxyHeaderDeadline: UInt64 = 0
     private var connectDeadline: UInt64 = 0
     private var lastActivity: UInt64
     private var timerArmedAt = UInt64.max
