@@ -6,6 +6,7 @@
 #   Benchmarks/profile/callgrind.sh --strace         # syscalls/request, bascule and haproxy, both scenarios
 #   Benchmarks/profile/callgrind.sh --targets bascule,haproxy   # HAProxy's Ir on the same work, for reference
 #   Benchmarks/profile/callgrind.sh --scenarios keepalive --keepalive-requests 40000 --top 40 --repeat 3
+#   Benchmarks/profile/callgrind.sh --strace --scenarios bulk   # also: 200 GET /1m over 8 connections
 #   Benchmarks/profile/callgrind.sh --no-build --bin /path/to/bascule --out /tmp/prof
 #   Benchmarks/profile/callgrind.sh --dump-instr --out /tmp/prof   # costs per instruction, for objdump
 #
@@ -32,6 +33,7 @@ keepalive_requests=20000
 keepalive_connections=10
 close_requests=5000
 close_concurrency=10
+bulk_requests=200
 mode=callgrind
 targets="bascule,haproxy"
 build=1
@@ -50,6 +52,7 @@ while [ $# -gt 0 ]; do
         --keepalive-connections) keepalive_connections="$2"; shift ;;
         --close-requests) close_requests="$2"; shift ;;
         --close-concurrency) close_concurrency="$2"; shift ;;
+        --bulk-requests) bulk_requests="$2"; shift ;;
         --strace) mode=strace ;;
         --targets) targets="$2"; targets_set="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
@@ -59,7 +62,7 @@ while [ $# -gt 0 ]; do
         --out) out="$2"; shift ;;
         --top) top="$2"; shift ;;
         --dump-instr) dump_instr=yes ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -98,22 +101,24 @@ build_client
 start_backend
 
 run_load() {  # scenario, port
-    if [ "$1" = keepalive ]; then
-        client keepalive 127.0.0.1 "$2" "$keepalive_connections" "$keepalive_requests" /small
-    else
-        client close 127.0.0.1 "$2" "$close_concurrency" "$close_requests" /small
-    fi
+    case "$1" in
+        keepalive) client keepalive 127.0.0.1 "$2" "$keepalive_connections" "$keepalive_requests" /small ;;
+        close) client close 127.0.0.1 "$2" "$close_concurrency" "$close_requests" /small ;;
+        bulk) client keepalive 127.0.0.1 "$2" 8 "$bulk_requests" /1m ;;
+    esac
 }
 
 warm_up() {  # scenario, port: fills pools, grows tables, faults pages in
-    if [ "$1" = keepalive ]; then
-        client keepalive 127.0.0.1 "$2" "$keepalive_connections" 500 /small >/dev/null
-    else
-        client close 127.0.0.1 "$2" "$close_concurrency" 300 /small >/dev/null
-    fi
+    case "$1" in
+        keepalive) client keepalive 127.0.0.1 "$2" "$keepalive_connections" 500 /small >/dev/null ;;
+        close) client close 127.0.0.1 "$2" "$close_concurrency" 300 /small >/dev/null ;;
+        bulk) client keepalive 127.0.0.1 "$2" 8 16 /1m >/dev/null ;;
+    esac
 }
 
-requests_of() { [ "$1" = keepalive ] && echo "$keepalive_requests" || echo "$close_requests"; }
+requests_of() {
+    case "$1" in keepalive) echo "$keepalive_requests" ;; close) echo "$close_requests" ;; bulk) echo "$bulk_requests" ;; esac
+}
 
 demangle() { if command -v swift >/dev/null; then swift demangle --simplified --compact 2>/dev/null || cat; else cat; fi; }
 

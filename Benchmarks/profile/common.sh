@@ -38,7 +38,8 @@ build_client() {
 
 client() { "$work/fixedclient" "$@"; }
 
-# nginx, one worker, as in Benchmarks/e2e: GET /small answers a 100-byte body. Sets backend_port.
+# nginx, one worker, as in Benchmarks/e2e: GET /small answers a 100-byte body, GET /1m a 1 MiB
+# file (sendfile). Sets backend_port.
 start_backend() {
     local tmp_paths="" t
     backend_port=$(free_port)
@@ -53,15 +54,22 @@ error_log $work/nginx/error.log warn;
 events { worker_connections 32768; multi_accept on; }
 http {
 $tmp_paths    access_log off;
+    sendfile on;
+    tcp_nopush on;
     keepalive_requests 100000000;
     keepalive_timeout 300s;
     default_type application/octet-stream;
     server {
         listen 127.0.0.1:$backend_port backlog=4096;
         location = /small { return 200 "$(printf 'x%.0s' $(seq 1 99))\n"; }
+        location = /1m { root $work/nginx/www; }
     }
 }
 CONF
+    mkdir -p "$work/nginx/www"
+    head -c 1048576 /dev/urandom >"$work/nginx/www/1m"
+    # nginx's workers drop root; mktemp made the work directory private.
+    chmod 755 "$work" "$work/nginx" "$work/nginx/www" && chmod 644 "$work/nginx/www/1m"
     nginx -e stderr -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx.err" &
     pids+=($!)
     wait_port "$backend_port" "${pids[-1]}" nginx

@@ -27,32 +27,38 @@ final class ProxiedConnection: EventHandler {
     private(set) var id = HandlerID.unregistered
     var liveIndex = -1
 
+    // Stored properties are laid out in declaration order: the two descriptors share eight
+    // bytes, and the flags sit in the padding after the 33-byte optional address, so an idle
+    // connection costs less memory.
     private let client: Int32
+    private var backend: Int32 = -1
+    private(set) var backendIndex = -1
     private var clientHash: UInt64
     /// The client as the backend should see it: the peer, or the source an upstream
     /// balancer's PROXY header named.
     private var clientAddress: SocketAddress
     /// The address the client connected to, when a PROXY header gave it.
     private var destinationAddress: SocketAddress?
-    private var admission: Admission
     /// Waiting for the upstream balancer's PROXY header before choosing a backend.
     private var awaitingProxyHeader = false
+    private var connecting = true
+    private var closed = false
+    /// Which side finished sending first, for the access log's "client/backend closed".
+    private var backendClosedFirst = false
+    /// Released through a mutating call (a long access); unchecked for the reason `up` is.
+    @exclusivity(unchecked) private var admission: Admission
     /// Monotonic times for the connect-time and duration histograms and the access log.
     private let startNs = cl_monotonic_ns()
     private var connectedNs: UInt64 = 0
+    /// Kept only when the access log will need it (a table rebuilt meanwhile renumbers backends).
     private var backendName: String?
-    /// Which side finished sending first, for the access log's "client/backend closed".
-    private var backendClosedFirst = false
-    private var proxyHeaderDeadline: UInt64 = 0
-    private var backend: Int32 = -1
-    private(set) var backendIndex = -1
     /// Held from connect to close, so a table rebuilt meanwhile (new indices) cannot make
     /// this connection count against another backend.
     private var counters: BackendCounters?
-    private var tried: [Int] = []
-    private var connecting = true
-    private var closed = false
+    /// Appended to on a failed connect (a long access); unchecked for the reason `up` is.
+    @exclusivity(unchecked) private var tried: [Int] = []
 
+    private var proxyHeaderDeadline: UInt64 = 0
     private var connectDeadline: UInt64 = 0
     private var lastActivity: UInt64
     private var timerArmedAt = UInt64.max
@@ -86,10 +92,10 @@ final class ProxiedConnection: EventHandler {
             finish(.clientError)
             return
         }
-        if service.table.config.acceptProxyProtocol {
+        if service.acceptsProxyHeader {
             // A client that sends half a header (or nothing) is closed when this expires.
             awaitingProxyHeader = true
-            proxyHeaderDeadline = worker.loop.nowMs + UInt64(min(service.table.config.connectTimeoutMs, 5000))
+            proxyHeaderDeadline = worker.loop.nowMs + min(service.connectTimeoutMs, 5000)
             arm(at: proxyHeaderDeadline)
             return
         }
@@ -177,10 +183,11 @@ final class ProxiedConnection: EventHandler {
             }
             return
         }
-        let target = service.table.backends[index]
-        let counters = service.table.counters[index]
+        let table = service.table
+        let counters = table.counters[index]
         self.counters = counters
-        let fd = cl_socket_nonblock(target.address.family, Int32(SOCK_STREAM.rawValue))
+        var address = table.backends[index].address
+        let fd = cl_socket_nonblock(address.family, Int32(SOCK_STREAM.rawValue))
         if fd < 0 {
             // Out of descriptors is our limit, not the backend's fault.
             finish(.descriptorLimit)
@@ -188,13 +195,12 @@ final class ProxiedConnection: EventHandler {
         }
         backend = fd
         backendIndex = index
-        backendName = target.name
+        if worker.accessLog != nil { backendName = table.backends[index].name }
         counters.active.add(1, ordering: .relaxed)
         counters.total.add(1, ordering: .relaxed)
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
 
-        var address = target.address
         let result = withUnsafePointer(to: &address.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { cl_connect(fd, $0, address.length) }
         }
@@ -208,7 +214,7 @@ final class ProxiedConnection: EventHandler {
             connectFailed(errno: error.errno)
             return
         }
-        connectDeadline = worker.loop.nowMs + UInt64(service.table.config.connectTimeoutMs)
+        connectDeadline = worker.loop.nowMs + service.connectTimeoutMs
         arm(at: connectDeadline)
     }
 
@@ -224,7 +230,7 @@ final class ProxiedConnection: EventHandler {
         counters.consecutiveFailures.add(1, ordering: .relaxed)
         worker.connectFailed(service: service, backend: index, counters: counters, errno: code)
         tried.append(index)
-        if tried.count <= service.table.config.retries {
+        if tried.count <= service.retries {
             connectToNextBackend()
         } else {
             finish(.connectFailed)
@@ -244,9 +250,9 @@ final class ProxiedConnection: EventHandler {
             }
         }
         up.destinationWritable = true
-        if let version = service.table.config.proxyProtocol { queueProxyHeader(version) }
+        if let version = service.proxyProtocol { queueProxyHeader(version) }
         lastActivity = worker.loop.nowMs
-        arm(at: lastActivity + UInt64(service.table.config.idleTimeoutMs))
+        arm(at: lastActivity + service.idleTimeoutMs)
     }
 
     // MARK: Events
@@ -448,7 +454,7 @@ final class ProxiedConnection: EventHandler {
             }
             return
         }
-        let idleDeadline = lastActivity + UInt64(service.table.config.idleTimeoutMs)
+        let idleDeadline = lastActivity + service.idleTimeoutMs
         if nowMs >= idleDeadline {
             finish(.idleTimeout)
             return

@@ -1,5 +1,8 @@
 /// The state of one direction of a relayed connection (client→backend or backend→client).
 struct RelayDirection {
+    /// Splice mode once the direction carries bulk data; nil while small messages are copied.
+    /// First, so that the flags below fill the padding after it (declaration order is layout).
+    var pipe: Pipe?
     /// Edge-triggered readiness, remembered until a call returns EAGAIN (or a short read
     /// proves the source drained); the next epoll event sets it again.
     var sourceReadable = false
@@ -10,8 +13,6 @@ struct RelayDirection {
     var sourceHangupSeen = false
     /// We have shut down the destination's write side after relaying everything.
     var destinationShutDown = false
-    /// Splice mode once the direction carries bulk data; nil while small messages are copied.
-    var pipe: Pipe?
     var pipeBytes = 0
     /// Bytes read but not yet accepted by the destination (copy mode under backpressure).
     var pending: UnsafeMutableRawPointer?
@@ -20,8 +21,7 @@ struct RelayDirection {
     var bytes: UInt64 = 0
     /// The worker's per-backend byte counter this direction adds to. Not retained: the
     /// connection holds the backend's counters, which hold this, for as long as it relays, so
-    /// neither copying the direction (as every event does) nor adding to it needs reference
-    /// counting.
+    /// adding to it needs no reference counting.
     var counter: Unmanaged<ByteCounter>?
 
     mutating func count(_ moved: Int) {

@@ -5,9 +5,19 @@ import BasculeConfig
 final class ServiceRuntime {
     private(set) var table: ServiceTable
     let traffic: TrafficStats
-    private var strategy: any BalancingStrategy
+    /// Mutated by every pick, through its protocol, so the access spans a call. Unchecked:
+    /// only this worker's thread picks, and a pick never comes back to the runtime.
+    @exclusivity(unchecked) private var strategy: any BalancingStrategy
     private var load: SharedLoad
     var listener: Listener?
+
+    /// The settings every connection reads, copied out of the table: reading them through
+    /// `table` (a class reference) costs a retain and a release each time.
+    private(set) var connectTimeoutMs: UInt64
+    private(set) var idleTimeoutMs: UInt64
+    private(set) var retries: Int
+    private(set) var acceptsProxyHeader: Bool
+    private(set) var proxyProtocol: ProxyProtocolVersion?
 
     private let seed: UInt64
 
@@ -18,6 +28,11 @@ final class ServiceRuntime {
         strategy = table.strategy
         strategy.reseed(seed)
         load = SharedLoad(counters: table.counters)
+        connectTimeoutMs = UInt64(table.config.connectTimeoutMs)
+        idleTimeoutMs = UInt64(table.config.idleTimeoutMs)
+        retries = table.config.retries
+        acceptsProxyHeader = table.config.acceptProxyProtocol
+        proxyProtocol = table.config.proxyProtocol
     }
 
     func update(_ table: ServiceTable) {
@@ -25,6 +40,11 @@ final class ServiceRuntime {
         strategy = table.strategy
         strategy.reseed(seed)
         load = SharedLoad(counters: table.counters)
+        connectTimeoutMs = UInt64(table.config.connectTimeoutMs)
+        idleTimeoutMs = UInt64(table.config.idleTimeoutMs)
+        retries = table.config.retries
+        acceptsProxyHeader = table.config.acceptProxyProtocol
+        proxyProtocol = table.config.proxyProtocol
     }
 
     var wantsClientHash: Bool { table.config.affinity != .none }
