@@ -415,7 +415,11 @@ final class ProxiedConnection: EventHandler {
                     // Drained: if nothing follows within pipeIdleMs, the timer gives the pipe
                     // back. Only the splice path pays; arm() touches the wheel only when no
                     // earlier deadline is set.
-                    arm(at: lastActivity + Self.pipeIdleMs)
+                    if direction.pipeBytes == 0 && worker.pipes.isCrowded {
+                        giveBackEmptyPipe(&direction)
+                    } else {
+                        arm(at: lastActivity + Self.pipeIdleMs)
+                    }
                     return true
                 }
                 return false
