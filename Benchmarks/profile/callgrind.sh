@@ -78,15 +78,8 @@ else
     command -v strace >/dev/null || { echo "needs strace (apt-get install -y strace)" >&2; exit 2; }
 fi
 
-if [ -z "$bin" ]; then
-    if [ "$build" = 1 ]; then
-        (cd "$root" && swift build -c release --product bascule >&2)
-    fi
-    bin="$(cd "$root" && swift build -c release --show-bin-path)/bascule"
-fi
-[ -x "$bin" ] || { echo "no bascule binary at $bin" >&2; exit 2; }
-
 . "$here/common.sh"
+resolve_bin
 setup_work
 
 if [ "$mode" = callgrind ]; then

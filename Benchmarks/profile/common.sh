@@ -6,6 +6,15 @@
 # binary), $out (keep the work directory there), and the array `profiler` (a command prefix
 # for the proxy, empty for none).
 
+# The release bascule to measure: $bin when given, else built here (unless --no-build).
+resolve_bin() {
+    if [ -z "$bin" ]; then
+        if [ "$build" = 1 ]; then (cd "$root" && swift build -c release --product bascule >&2); fi
+        bin="$(cd "$root" && swift build -c release --show-bin-path)/bascule"
+    fi
+    [ -x "$bin" ] || { echo "no bascule binary at $bin" >&2; exit 2; }
+}
+
 setup_work() {
     work="$(mktemp -d /tmp/bascule-profile.XXXXXX)"
     pids=()

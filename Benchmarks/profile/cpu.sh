@@ -51,12 +51,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-if [ -z "$bin" ]; then
-    if [ "$build" = 1 ]; then (cd "$root" && swift build -c release --product bascule >&2); fi
-    bin="$(cd "$root" && swift build -c release --show-bin-path)/bascule"
-fi
-
 . "$here/common.sh"
+resolve_bin
+
 setup_work
 build_client
 

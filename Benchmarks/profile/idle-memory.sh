@@ -39,17 +39,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-if [ -z "$bin" ]; then
-    if [ "$build" = 1 ]; then (cd "$root" && swift build -c release --product bascule >&2); fi
-    bin="$(cd "$root" && swift build -c release --show-bin-path)/bascule"
-fi
+. "$here/common.sh"
+resolve_bin
 limit=$(ulimit -Hn)
 ulimit -n "$limit"
 if [ $((connections * 2 + 100)) -gt "$limit" ]; then
     echo "ulimit -n is $limit: at most $(((limit - 100) / 2)) connections" >&2; exit 2
 fi
 
-. "$here/common.sh"
 setup_work
 build_client
 start_backend
