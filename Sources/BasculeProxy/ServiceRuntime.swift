@@ -13,10 +13,10 @@ final class ServiceRuntime {
 
     /// The settings every connection reads, copied out of the table: reading them through
     /// `table` (a class reference) costs a retain and a release each time.
-    private(set) var connectTimeoutMs: UInt64
-    private(set) var idleTimeoutMs: UInt64
-    private(set) var retries: Int
-    private(set) var acceptsProxyHeader: Bool
+    private(set) var connectTimeoutMs: UInt64 = 0
+    private(set) var idleTimeoutMs: UInt64 = 0
+    private(set) var retries = 0
+    private(set) var acceptsProxyHeader = false
     private(set) var proxyProtocol: ProxyProtocolVersion?
 
     private let seed: UInt64
@@ -26,13 +26,8 @@ final class ServiceRuntime {
         self.traffic = traffic
         self.seed = seed
         strategy = table.strategy
-        strategy.reseed(seed)
         load = SharedLoad(counters: table.counters)
-        connectTimeoutMs = UInt64(table.config.connectTimeoutMs)
-        idleTimeoutMs = UInt64(table.config.idleTimeoutMs)
-        retries = table.config.retries
-        acceptsProxyHeader = table.config.acceptProxyProtocol
-        proxyProtocol = table.config.proxyProtocol
+        update(table)
     }
 
     func update(_ table: ServiceTable) {
