@@ -63,7 +63,9 @@ for target in "${target_list[@]}"; do
     client keepalive 127.0.0.1 "$port" 10 200 /small >/dev/null
     sleep 0.5
     before=$(rss_kib "$proxy_pid")
-    client idle 127.0.0.1 "$port" "$connections" 3600 /small >"$work/idle.$target" 2>&1 &
+    # The binary itself, not the `client` function: a backgrounded function is a subshell, and
+    # killing it would leave fixedclient holding its connections.
+    "$work/fixedclient" idle 127.0.0.1 "$port" "$connections" 3600 /small >"$work/idle.$target" 2>&1 &
     idle_pid=$!
     pids+=("$idle_pid")
     for _ in $(seq 1 600); do grep -q '^open' "$work/idle.$target" && break; sleep 0.2; done
