@@ -20,7 +20,9 @@ int cl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
 
 int cl_epoll_wait(int epfd, struct epoll_event *scratch, uint32_t *events, uint64_t *data,
                   int maxevents, int timeout_ms) {
-    int n = (int)syscall(SYS_epoll_wait, epfd, scratch, maxevents, timeout_ms);
+    // epoll_pwait with no signal mask is epoll_wait, and exists on every architecture
+    // (arm64 has no epoll_wait system call); the last argument is the kernel's sigset size.
+    int n = (int)syscall(SYS_epoll_pwait, epfd, scratch, maxevents, timeout_ms, NULL, (size_t)8);
     for (int i = 0; i < n; i++) {
         events[i] = scratch[i].events;
         data[i] = scratch[i].data.u64;
