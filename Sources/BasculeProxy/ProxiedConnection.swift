@@ -359,9 +359,14 @@ final class ProxiedConnection: EventHandler {
                 return true
             }
             direction.count(received)
+            // A short read after the peer's FIN was reported is the stream's last data, and
+            // pump() shuts the destination down right after this send. MSG_MORE holds the data
+            // until that FIN so both leave in one segment, which also spares the receiver one
+            // ACK: two loopback segments fewer per closing connection, no extra call.
+            let last = received < scratch.count && direction.sourceHangupSeen
             var sent = 0
             if direction.destinationWritable {
-                sent = cl_send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL))
+                sent = cl_send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL) | (last ? Int32(MSG_MORE) : 0))
                 if sent < 0 {
                     if errno != EAGAIN && errno != EINTR { return false }
                     sent = 0
@@ -380,7 +385,7 @@ final class ProxiedConnection: EventHandler {
                 // peer's FIN was already reported (EPOLLRDHUP), nothing can follow it, so this
                 // is the end of the stream: no need for the call that would return 0.
                 direction.sourceReadable = false
-                if direction.sourceHangupSeen { direction.sourceClosed = true }
+                if last { direction.sourceClosed = true }
                 return true
             } else if direction.pendingStart == direction.pendingEnd, let pipe = worker.pipes.take() {
                 // A full buffer means bulk data: from now on splice, with no copy to user space.

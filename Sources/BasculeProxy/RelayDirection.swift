@@ -9,7 +9,7 @@ struct RelayDirection {
     var destinationWritable = false
     /// The source sent FIN (a read returned 0).
     var sourceClosed = false
-    /// The source's EPOLLRDHUP was seen: read until 0 instead of trusting a short read.
+    /// The source's EPOLLRDHUP was seen: a short read after it is the stream's last data.
     var sourceHangupSeen = false
     /// We have shut down the destination's write side after relaying everything.
     var destinationShutDown = false

@@ -106,6 +106,43 @@ struct RelayTests {
         #expect(try raw.readToEOF() == message)
     }
 
+    @Test func aBackendsLastBytesAndItsFINReachTheClientInOneSegment() throws {
+        // A server that speaks first and hangs up (a banner, an error): its greeting and FIN
+        // come in one segment, and the client should get them as one too, not as a data
+        // segment, an ACK back and a FIN segment.
+        let listener = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 4)
+        defer { Glibc.close(listener) }
+        let backendPort = try BlockingSocket.boundPort(listener)
+        let balancer = try BalancerProcess(services: [service("banner", backends: [("banner1", backendPort)])])
+        defer { balancer.process.terminate() }
+        let greeting = Array("220 bascule test banner\r\n".utf8)
+        try DetachedThread.start {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            defer { Glibc.close(fd) }
+            _ = greeting.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_MORE) | Int32(MSG_NOSIGNAL)) }
+            _ = shutdown(fd, Int32(SHUT_WR))
+            var sink = [UInt8](repeating: 0, count: 64)
+            while recv(fd, &sink, sink.count, 0) > 0 {}
+        }
+
+        let client = try TCPClient(port: balancer.port("banner"), timeout: .seconds(10))
+        defer { client.close() }
+        #expect(try client.readToEOF() == greeting)
+        // The client sent nothing, so all it received is the SYN-ACK and what the relay sent.
+        #expect(try segmentsReceived(client.fd) == 2)
+    }
+
+    /// tcpi_segs_in from the kernel's struct tcp_info (linux/tcp.h; glibc's copy of the struct
+    /// stops before it). Offset 140 on every architecture: the fields before it are fixed-size.
+    private func segmentsReceived(_ fd: Int32) throws -> UInt32 {
+        var info = [UInt8](repeating: 0, count: 256)
+        var length = socklen_t(info.count)
+        let result = info.withUnsafeMutableBytes { getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, $0.baseAddress, &length) }
+        try #require(result == 0 && length >= 144, "getsockopt(TCP_INFO) returned \(length) bytes")
+        return info.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 140, as: UInt32.self) }
+    }
+
     @Test func aThousandConcurrentConnectionsAllComplete() throws {
         let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
         defer { echo.terminate() }
