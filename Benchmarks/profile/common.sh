@@ -1,6 +1,6 @@
-# Shared by callgrind.sh and idle-memory.sh: a work directory cleaned up on exit, free ports,
+# Shared by callgrind.sh, cpu.sh and idle-memory.sh: a work directory cleaned up on exit, free ports,
 # the fixed-count client, the nginx backend, and one proxy at a time (bascule, a saved
-# bascule binary as "baseline", or haproxy), each with one worker.
+# bascule binary as "baseline", haproxy, or the sockmap-relay.c experiment), each with one worker.
 #
 # Expects: $here (this directory), $bin (bascule), optionally $baseline (another bascule
 # binary), $out (keep the work directory there), and the array `profiler` (a command prefix
@@ -84,7 +84,7 @@ CONF
     wait_port "$backend_port" "${pids[-1]}" nginx
 }
 
-start_proxy() {  # name (bascule, baseline, haproxy), port; sets proxy_pid
+start_proxy() {  # name (bascule, baseline, haproxy, sockmap), port; sets proxy_pid
     local name=$1 port=$2
     local program=$bin
     [ "$name" = baseline ] && program=$baseline
@@ -117,6 +117,10 @@ listen bench
     server nginx 127.0.0.1:$backend_port
 CONF
             "${profiler[@]}" haproxy -db -f "$work/haproxy.cfg" >"$work/$name.out" 2>"$work/$name.err" &
+            ;;
+        sockmap)  # the in-kernel splicing experiment (sockmap-relay.c), keep-alive only
+            [ -x "$work/sockmap-relay" ] || cc -O2 -o "$work/sockmap-relay" "$here/sockmap-relay.c"
+            "${profiler[@]}" "$work/sockmap-relay" "$port" "$backend_port" >"$work/$name.out" 2>"$work/$name.err" &
             ;;
     esac
     proxy_pid=$!

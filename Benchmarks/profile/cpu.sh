@@ -69,7 +69,8 @@ fi
 if [ ${#pin_load[@]} -gt 0 ]; then taskset -pc "$load_cpus" $$ >/dev/null; fi
 start_backend
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# user and user+system ticks: the split says how much of the CPU any user-space change can reach
+cpu_ticks() { awk '{ print $14, $14 + $15 }' "/proc/$1/stat"; }
 clk=$(getconf CLK_TCK)
 
 IFS=, read -ra scenario_list <<<"$scenarios"
@@ -82,7 +83,7 @@ for scenario in "${scenario_list[@]}"; do
             port=$(free_port)
             start_proxy "$target" "$port"
             client keepalive 127.0.0.1 "$port" 10 500 /small >/dev/null
-            before=$(cpu_ticks "$proxy_pid")
+            read -r user_before before < <(cpu_ticks "$proxy_pid")
             if [ "$scenario" = keepalive ]; then
                 requests=$keepalive_requests
                 result=$(client keepalive 127.0.0.1 "$port" "$keepalive_connections" "$requests" /small)
@@ -93,17 +94,18 @@ for scenario in "${scenario_list[@]}"; do
                 requests=$close_requests
                 result=$(client close 127.0.0.1 "$port" "$close_concurrency" "$requests" /small)
             fi
-            after=$(cpu_ticks "$proxy_pid")
+            read -r user_after after < <(cpu_ticks "$proxy_pid")
             stop_proxy
             seconds=$(echo "$result" | awk '{ print $6 }')
-            echo "$scenario $target $round $(( after - before )) $requests $seconds" >>"$work/results"
+            echo "$scenario $target $round $(( after - before )) $requests $seconds $(( user_after - user_before ))" >>"$work/results"
         done
     done
 done
 
-printf '%-10s %-9s %14s %12s  %s\n' scenario proxy "CPU µs/req" "req/s" "(each round: CPU µs/request)"
+printf '%-10s %-9s %14s %15s %12s  %s\n' scenario proxy "CPU µs/req" "user µs/req" "req/s" "(each round: CPU µs/request)"
 awk -v clk="$clk" '
     { key = $1 " " $2; n[key]++; us[key, n[key]] = $4 / clk * 1e6 / $5; rps[key, n[key]] = $5 / $6
+      user[key, n[key]] = $7 / clk * 1e6 / $5
       if (!(key in seen)) { seen[key] = 1; order[++keys] = key } }
     function median(arr, key, count,   i, j, t, v) {
         for (i = 1; i <= count; i++) v[i] = arr[key, i]
@@ -114,6 +116,6 @@ awk -v clk="$clk" '
         for (k = 1; k <= keys; k++) {
             key = order[k]; split(key, parts, " "); each = ""
             for (i = 1; i <= n[key]; i++) each = each sprintf("%.2f ", us[key, i])
-            printf "%-10s %-9s %14.2f %12.0f  %s\n", parts[1], parts[2], median(us, key, n[key]), median(rps, key, n[key]), each
+            printf "%-10s %-9s %14.2f %15.2f %12.0f  %s\n", parts[1], parts[2], median(us, key, n[key]), median(user, key, n[key]), median(rps, key, n[key]), each
         }
     }' "$work/results"
