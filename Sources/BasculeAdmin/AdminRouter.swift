@@ -5,7 +5,7 @@ import Logging
 /// through `RuntimeAPI`'s checks.
 final class AdminRouter {
     let target: AdminTarget
-    let token: String
+    var token: String
     let log: Logger
     let startedAtMs: UInt64
     var extraMetrics: [() -> String] = []

@@ -82,6 +82,14 @@ public final class AdminServer: EventHandler {
         ])
     }
 
+    /// A reload's new `admin.token`: rotating or adding a token must not wait for a restart.
+    /// Must run on the loop's thread (reloads do).
+    public func updateToken(_ token: String) {
+        guard token != router.token else { return }
+        router.token = token
+        log.notice("admin token changed by reload", metadata: ["token": "\(token.isEmpty ? "none (loopback callers only)" : "required")"])
+    }
+
     /// Stops listening and closes every admin connection. Must run on the loop's thread.
     public func close() {
         guard !closed else { return }

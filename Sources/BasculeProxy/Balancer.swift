@@ -39,6 +39,11 @@ public final class Balancer: EventHandler {
     public let accessLog: AccessLogWriter?
     public internal(set) var reloadCount = 0
     public internal(set) var reloadFailureCount = 0
+    /// What this process started with, for the settings a reload cannot change live.
+    let startupConfiguration: BasculeConfiguration
+    /// Settings the applied file changes but this process still runs with as it started
+    /// (JSON paths); empty when the running process matches the file.
+    public internal(set) var settingsAwaitingRestart: [String] = []
 
     /// Called once every listener is bound and every worker started.
     public var onReady: (() -> Void)?
@@ -56,6 +61,7 @@ public final class Balancer: EventHandler {
     /// signals so that only the control loop receives them.
     public init(configuration: BasculeConfiguration, workers: Int, log: Logger) throws {
         self.configuration = configuration
+        startupConfiguration = configuration
         workerCount = max(1, workers)
         self.log = log
         accessLog = try configuration.accessLog.map { try AccessLogWriter(path: $0, log: log) }

@@ -38,15 +38,6 @@ extension Balancer {
     }
 
     func apply(_ next: BasculeConfiguration) throws {
-        if next.workers != configuration.workers {
-            log.notice("reload: a change of `workers` takes effect at the next restart")
-        }
-        if next.accessLog != configuration.accessLog {
-            log.notice("reload: a change of `accessLog` takes effect at the next restart")
-        }
-        if next.admin != configuration.admin {
-            log.notice("reload: a change of `admin` takes effect at the next restart")
-        }
         // Bind every new listener before changing anything, so a port in use rejects the
         // reload as a whole.
         var kept: [ServiceEntry?] = []
@@ -92,9 +83,26 @@ extension Balancer {
         }
         services = entries
         configuration = next
+        noteSettingsAwaitingRestart(next)
         processLimits.limit.store(next.maxConnections ?? 0, ordering: .relaxed)
         log.notice("configuration reloaded", metadata: ["services": "\(entries.count)"])
         scheduleRampIfNeeded()
         onReload?(next)
+    }
+
+    /// The worker threads, the access-log writer and the admin socket are made once at start;
+    /// a reload that changes them applies everything else and says, at warning level and in
+    /// `settingsAwaitingRestart`, what still runs as it started. (`admin.token` is applied
+    /// live by the admin server's owner through `onReload`.)
+    private func noteSettingsAwaitingRestart(_ next: BasculeConfiguration) {
+        let started = startupConfiguration
+        var pending: [String] = []
+        if next.workers != started.workers { pending.append("workers") }
+        if next.accessLog != started.accessLog { pending.append("accessLog") }
+        if next.admin.listen != started.admin.listen { pending.append("admin.listen") }
+        for path in pending where !settingsAwaitingRestart.contains(path) {
+            log.warning("reload: `\(path)` changed; it takes effect at the next restart, the process keeps running as it started")
+        }
+        settingsAwaitingRestart = pending
     }
 }

@@ -34,6 +34,7 @@ final class BalancerAssembly {
         // The monitor addresses backends by position, which a reload may change: build a new
         // one over the new file, told which backends the balancer already has down.
         balancer.onReload = { [unowned self] next in
+            self.admin.updateToken(next.admin.token)
             self.health?.stop()
             self.health = try? Self.makeMonitor(next, balancer: self.balancer, log: self.log)
             self.health?.start()
@@ -44,13 +45,17 @@ final class BalancerAssembly {
             var failures = MetricFamily(name: "bascule_config_reload_failures_total",
                                         help: "Configuration reloads rejected (invalid file, port in use).", type: .counter)
             failures.add(balancer.reloadFailureCount)
+            var pending = MetricFamily(name: "bascule_config_restart_pending",
+                                       help: "1 while the applied file changes workers, accessLog or admin.listen, which only a restart applies.",
+                                       type: .gauge)
+            pending.add(balancer.settingsAwaitingRestart.isEmpty ? 0 : 1)
             var workers = MetricFamily(name: "bascule_workers", help: "Worker threads relaying connections.", type: .gauge)
             workers.add(balancer.workerCountForMetrics)
             var draining = MetricFamily(name: "bascule_draining", help: "1 while the process drains for shutdown.", type: .gauge)
             draining.add(balancer.draining ? 1 : 0)
             var drained = MetricFamily(name: "bascule_node_drained", help: "1 while an operator has drained the whole node (POST /drain).", type: .gauge)
             drained.add(balancer.nodeDrained ? 1 : 0)
-            return reloads.rendered + failures.rendered + workers.rendered + draining.rendered + drained.rendered
+            return reloads.rendered + failures.rendered + pending.rendered + workers.rendered + draining.rendered + drained.rendered
         }, { [unowned self] in
             HealthMetrics.render(self.health?.results() ?? [])
         }, {
@@ -79,7 +84,10 @@ final class BalancerAssembly {
             }
             return text
         }]
-        admin.extraStatus = [(key: "healthChecks", value: { [unowned self] in HealthMetrics.status(self.health?.results() ?? []) })]
+        admin.extraStatus = [
+            (key: "healthChecks", value: { [unowned self] in HealthMetrics.status(self.health?.results() ?? []) }),
+            (key: "settingsAwaitingRestart", value: { .array(balancer.settingsAwaitingRestart.map { .string($0) }) }),
+        ]
     }
 
     private static func makeMonitor(_ configuration: BasculeConfiguration, balancer: Balancer, log: Logger) throws -> HealthMonitor {

@@ -40,6 +40,34 @@ struct CtlReloadTests {
         #expect(try balancer.state(service: "publishing", backend: "b") == "up")
         #expect(try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").status == 200)
     }
+
+    @Test func aReloadRotatesTheAdminTokenAndSaysWhatOnlyARestartApplies() throws {
+        let (a, portA) = try BackendProcess.start(name: "a")
+        defer { a.terminate() }
+        let services: [[String: Any]] = [["name": "publishing", "healthCheck": ["type": "none"],
+                                          "backends": [["name": "a", "address": "127.0.0.1:\(portA)"]]]]
+        let balancer = try BalancerProcess(services: services, adminToken: "first-token")
+        defer { balancer.process.terminate() }
+        #expect(try balancer.admin("POST", "/services/publishing/backends/a/drain", token: "first-token").status == 200)
+        #expect(try balancer.metric("bascule_config_restart_pending") == 0)
+
+        // The file gets a new token and a new admin port; SIGHUP, as a rotation script would.
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: balancer.configPath))) as? [String: Any])
+        let otherAdminPort = try freeLoopbackPort()
+        config["admin"] = ["listen": "127.0.0.1:\(otherAdminPort)", "token": "second-token"]
+        try BalancerProcess.write(config, to: balancer.configPath)
+        balancer.process.signal(SIGHUP)
+        try waitUntil("the reload to be applied") { try balancer.metric("bascule_config_reloads_total") == 1 }
+
+        // The old token no longer opens anything; the new one does, without a restart.
+        #expect(try balancer.admin("POST", "/services/publishing/backends/a/enable", token: "first-token").status == 401)
+        #expect(try balancer.admin("POST", "/services/publishing/backends/a/enable", token: "second-token").status == 200)
+        // The admin socket stays where it was until a restart, and the process says so.
+        #expect(try balancer.metric("bascule_config_restart_pending") == 1)
+        let pending = try balancer.status()["settingsAwaitingRestart"] as? [String]
+        #expect(pending == ["admin.listen"])
+        _ = try balancer.process.waitForLine(containing: "`admin.listen` changed; it takes effect at the next restart")
+    }
 }
 
 @Suite("Reload keeps health", .serialized, .timeLimit(.minutes(2)))
