@@ -40,6 +40,8 @@ enum Dashboard {
   .state.down { background: #cf222e; }
   .state.draining { background: #bf8700; }
   .state.disabled { background: #6e7781; }
+  .check { max-width: 14em; }
+  .check.failed { color: #cf222e; }
   .badge { font-size: 11px; background: #ddf4ff; color: #0550ae; padding: 0 .4em; border-radius: 3px; margin-left: .4em; }
   button { font: inherit; font-size: 12px; padding: .1em .6em; margin-right: .2em; cursor: pointer; }
   input.weight { width: 4em; font: inherit; font-size: 12px; }
@@ -115,7 +117,17 @@ async function act(service, backend, action, body) {
   refresh();
 }
 
-function backendRow(service, b, now) {
+// The active check's latest verdict (from /status healthChecks): a backend can still be up
+// while its checks start failing, and that is what an operator wants to see coming.
+function checkCell(check) {
+  if (!check) return el("td", { class: "check" }, "no check");
+  const text = check.lastResult === "ok"
+    ? "ok · " + check.latencyMs.toFixed(1) + " ms"
+    : check.lastResult + (check.reason ? ": " + check.reason : "");
+  return el("td", { class: "check " + check.lastResult }, text);
+}
+
+function backendRow(service, b, now, check) {
   const weightInput = el("input", { class: "weight", type: "number", min: "1", value: String(b.weight) });
   const name = el("td", {}, b.name);
   if (b.backup) name.append(el("span", { class: "badge" }, "backup"));
@@ -129,6 +141,7 @@ function backendRow(service, b, now) {
     el("td", { class: "num" }, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
     el("td", { class: "num" }, rate(service.name + "\u0000" + b.name, (b.bytesIn || 0) + (b.bytesOut || 0), now)),
     el("td", { class: "num" }, b.effectiveWeight === b.weight ? b.weight : b.effectiveWeight + " / " + b.weight),
+    checkCell(check),
     el("td", { class: "reason" }, b.lastChangeReason + " (" + ago(b.secondsSinceLastChange) + ")"),
     el("td", { class: "actions" },
       button("drain", () => act(service.name, b.name, "drain")),
@@ -151,14 +164,16 @@ function render(status) {
   const active = document.activeElement;
   // Leave the table alone while someone is typing a weight into it.
   if (active && active.classList && active.classList.contains("weight")) return;
+  const checks = {};
+  for (const c of status.healthChecks || []) checks[c.service + "\u0000" + c.backend] = c;
   root.replaceChildren(...services.map(service => el("section", { "data-service": service.name },
     el("h2", {}, service.name + " ",
       el("small", {}, service.listen + " · " + service.strategy + " · " + service.activeConnections + " active, " +
         service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND"))),
     el("table", {},
       el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
-        "In / out", "Throughput", "Weight", "Last change", "Actions"].map(h => el("th", {}, h)))),
-      el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now)))))));
+        "In / out", "Throughput", "Weight", "Last check", "Last change", "Actions"].map(h => el("th", {}, h)))),
+      el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now, checks[service.name + "\u0000" + b.name])))))));
   previous = { at: now, bytes: {} };
   for (const service of services) for (const b of service.backends)
     previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);

@@ -10,6 +10,9 @@ enum MetricsPage {
         var active = MetricFamily(name: "bascule_backend_active_connections", help: "Connections open to the backend now.", type: "gauge")
         var total = MetricFamily(name: "bascule_backend_connections_total", help: "Connections relayed to the backend since start.", type: "counter")
         var failures = MetricFamily(name: "bascule_backend_connect_failures_total", help: "Failed connection attempts to the backend since start.", type: "counter")
+        var failuresByReason = MetricFamily(name: "bascule_backend_connect_errors_total",
+                                            help: "Failed connection attempts to the backend by reason: refused, timeout, unreachable, reset, local (no port or memory here), other.",
+                                            type: "counter")
         var bytesIn = MetricFamily(name: "bascule_backend_received_bytes_total", help: "Bytes relayed from clients to the backend.", type: "counter")
         var bytesOut = MetricFamily(name: "bascule_backend_sent_bytes_total", help: "Bytes relayed from the backend back to clients.", type: "counter")
         var weight = MetricFamily(name: "bascule_backend_weight", help: "Configured or operator-set weight.", type: "gauge")
@@ -34,6 +37,9 @@ enum MetricsPage {
                 active.add(backend.activeConnections, labels)
                 total.add(backend.totalConnections, labels)
                 failures.add(backend.connectFailures, labels)
+                for (reason, count) in backend.connectFailuresByReason {
+                    failuresByReason.add(count, labels + [("reason", reason.rawValue)])
+                }
                 bytesIn.add(Double(backend.bytesIn), labels)
                 bytesOut.add(Double(backend.bytesOut), labels)
                 weight.add(backend.weight, labels)
@@ -61,7 +67,7 @@ enum MetricsPage {
         for code in requestCounts.keys.sorted() { requests.add(requestCounts[code]!, [("code", String(code))]) }
 
         var out = ""
-        for family in [up, state, active, total, failures, bytesIn, bytesOut, weight, effective, sinceChange,
+        for family in [up, state, active, total, failures, failuresByReason, bytesIn, bytesOut, weight, effective, sinceChange,
                        serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy, serviceEligible, serviceReady,
                        uptime, fds, memory, requests] {
             out += family.rendered

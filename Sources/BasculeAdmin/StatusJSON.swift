@@ -39,6 +39,7 @@ enum StatusJSON {
             ("activeConnections", .int(backend.activeConnections)),
             ("totalConnections", .int(backend.totalConnections)),
             ("connectFailures", .int(backend.connectFailures)),
+            ("connectFailuresByReason", .object(backend.connectFailuresByReason.map { ($0.reason.rawValue, .int($0.count)) })),
             ("bytesIn", .int(Int(clamping: backend.bytesIn))),
             ("bytesOut", .int(Int(clamping: backend.bytesOut))),
             ("lastChangeReason", .string(backend.lastChangeReason)),

@@ -9,6 +9,14 @@ public final class BackendCounters: Sendable {
     public let active = Atomic<Int>(0)
     public let total = Atomic<Int>(0)
     public let connectFailures = Atomic<Int>(0)
+    // One counter per ConnectErrorReason (Atomic cannot live in an array). Failures are
+    // rare, so a switch per failure costs nothing that matters.
+    private let refusedConnects = Atomic<Int>(0)
+    private let timedOutConnects = Atomic<Int>(0)
+    private let unreachableConnects = Atomic<Int>(0)
+    private let resetConnects = Atomic<Int>(0)
+    private let localConnectErrors = Atomic<Int>(0)
+    private let otherConnectErrors = Atomic<Int>(0)
     /// Reset by every successful connect; the control thread reads it for passive checks.
     public let consecutiveFailures = Atomic<Int>(0)
     let bytesIn: [ByteCounter]
@@ -17,6 +25,30 @@ public final class BackendCounters: Sendable {
     public init(workers: Int = 1) {
         bytesIn = (0..<max(1, workers)).map { _ in ByteCounter() }
         bytesOut = (0..<max(1, workers)).map { _ in ByteCounter() }
+    }
+
+    /// Counts one failed attempt in `connectFailures` and under its reason.
+    public func recordConnectFailure(_ reason: ConnectErrorReason) {
+        connectFailures.add(1, ordering: .relaxed)
+        switch reason {
+        case .refused: refusedConnects.add(1, ordering: .relaxed)
+        case .timeout: timedOutConnects.add(1, ordering: .relaxed)
+        case .unreachable: unreachableConnects.add(1, ordering: .relaxed)
+        case .reset: resetConnects.add(1, ordering: .relaxed)
+        case .local: localConnectErrors.add(1, ordering: .relaxed)
+        case .other: otherConnectErrors.add(1, ordering: .relaxed)
+        }
+    }
+
+    public func connectFailures(_ reason: ConnectErrorReason) -> Int {
+        switch reason {
+        case .refused: refusedConnects.load(ordering: .relaxed)
+        case .timeout: timedOutConnects.load(ordering: .relaxed)
+        case .unreachable: unreachableConnects.load(ordering: .relaxed)
+        case .reset: resetConnects.load(ordering: .relaxed)
+        case .local: localConnectErrors.load(ordering: .relaxed)
+        case .other: otherConnectErrors.load(ordering: .relaxed)
+        }
     }
 
     public var totalBytesIn: UInt64 { bytesIn.reduce(0) { $0 &+ $1.value.load(ordering: .relaxed) } }

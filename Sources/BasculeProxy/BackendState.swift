@@ -38,6 +38,9 @@ public struct BackendStatus: Sendable {
     public var activeConnections: Int
     public var totalConnections: Int
     public var connectFailures: Int
+    /// The same failures by reason, every reason present (zeros included), in
+    /// `ConnectErrorReason.allCases` order.
+    public var connectFailuresByReason: [(reason: ConnectErrorReason, count: Int)] = []
     /// Bytes relayed from clients to this backend, and from it back to clients.
     public var bytesIn: UInt64
     public var bytesOut: UInt64

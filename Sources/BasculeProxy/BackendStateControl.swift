@@ -200,7 +200,7 @@ extension Balancer {
             let backends = entry.config.backends.enumerated().map { index, backend in
                 let state = entry.states[index]
                 let counters = entry.counters[index]
-                return BackendStatus(
+                var status = BackendStatus(
                     name: backend.name, address: backend.address.description, backup: backend.backup,
                     healthy: state.healthy, admin: state.admin, weight: state.weight,
                     effectiveWeight: Self.effectiveWeight(state, slowStartMs: entry.config.slowStartMs, nowMs: loop.nowMs),
@@ -211,6 +211,8 @@ extension Balancer {
                     bytesIn: counters.totalBytesIn, bytesOut: counters.totalBytesOut,
                     lastChangeReason: state.lastChangeReason,
                     secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
+                status.connectFailuresByReason = ConnectErrorReason.allCases.map { ($0, counters.connectFailures($0)) }
+                return status
             }
             var status = ServiceStatus(
                 name: entry.config.name, listen: entry.boundAddress.map { "\($0)" } ?? entry.config.listen.description,

@@ -226,7 +226,7 @@ final class ProxiedConnection: EventHandler {
         guard let counters else { return }
         self.counters = nil
         counters.active.subtract(1, ordering: .relaxed)
-        counters.connectFailures.add(1, ordering: .relaxed)
+        counters.recordConnectFailure(ConnectErrorReason(errno: code))
         counters.consecutiveFailures.add(1, ordering: .relaxed)
         worker.connectFailed(service: service, backend: index, counters: counters, errno: code)
         tried.append(index)

@@ -41,7 +41,17 @@ struct DashboardBrowserTests {
             $0[1].backends[0].healthy = false
             $0[1].backends[0].reason = "health check: connection refused"
         }
-        let server = try RunningAdminServer(token: "s3cret", target: target)
+        // The health monitor's part of /status, as the CLI adds it: web-1's checks pass, web-3's
+        // fail while it is still up.
+        let check: (String, String, Double, String) -> JSONValue = { backend, result, latency, reason in
+            .object([("service", .string("web")), ("backend", .string(backend)), ("type", .string("http")),
+                     ("lastResult", .string(result)), ("reason", .string(reason)), ("latencyMs", .double(latency))])
+        }
+        let server = try RunningAdminServer(token: "s3cret", target: target) {
+            $0.extraStatus = [(key: "healthChecks", value: {
+                .array([check("web-1", "ok", 1.5, ""), check("web-3", "failed", 0, "HTTP 503 (expected 200)")])
+            })]
+        }
         defer { server.stop() }
         let url = "http://127.0.0.1:\(server.port)/"
 
@@ -54,6 +64,9 @@ struct DashboardBrowserTests {
         #expect(dom.output.contains("<span class=\"state down\">down</span>"))
         #expect(dom.output.contains("health check: connection refused"))
         #expect(dom.output.contains("NOT READY"))
+        #expect(dom.output.contains("ok · 1.5 ms"))
+        #expect(dom.output.contains("<td class=\"check failed\">failed: HTTP 503 (expected 200)</td>"))
+        #expect(dom.output.contains("no check"), "backends without an active check say so")
 
         let screenshot = "\(NSTemporaryDirectory())bascule-dashboard-\(getpid()).png"
         let shot = try runBrowser(["--virtual-time-budget=3000", "--window-size=1200,800", "--screenshot=\(screenshot)", url])

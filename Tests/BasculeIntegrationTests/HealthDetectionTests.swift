@@ -94,4 +94,37 @@ struct HealthDetectionTests {
         print("passive: \(dead.name) down within \(detection.wholeMilliseconds) ms of the kill (reason: \(reason)); "
               + "back \(recovery.wholeMilliseconds) ms after its restart (active check every 4000 ms, rise 2)")
     }
+
+    @Test func connectFailuresAreCountedByReason() throws {
+        // A port nobody listens on refuses; a listener whose accept queue is full drops the
+        // SYN, so the connect runs into connectTimeoutMs.
+        let refusingPort = try freeLoopbackPort()
+        let full = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 0)
+        defer { close(full) }
+        let fullPort = try BlockingSocket.boundPort(full)
+        let filler = try TCPClient(port: fullPort)  // takes the queue's one place, never accepted
+        defer { filler.close() }
+        let none: [String: Any] = ["type": "none"]
+        let balancer = try BalancerProcess(services: [
+            serviceConfig("refusing", retries: 0, healthCheck: none, backends: [["name": "closed", "address": "127.0.0.1:\(refusingPort)"]]),
+            serviceConfig("silent", retries: 0, healthCheck: none, backends: [["name": "full", "address": "127.0.0.1:\(fullPort)"]]),
+        ], defaults: ["connectTimeoutMs": 300])
+        defer { balancer.process.terminate() }
+
+        for service in ["refusing", "silent"] {
+            let client = try TCPClient(port: balancer.port(service), timeout: .seconds(5))
+            defer { client.close() }
+            #expect(try client.readToEOF().isEmpty, "\(service): no backend, so the client is closed")
+        }
+        let refused = ["service": "refusing", "backend": "closed"]
+        let silent = ["service": "silent", "backend": "full"]
+        #expect(try balancer.metric("bascule_backend_connect_errors_total", refused.merging(["reason": "refused"]) { $1 }) == 1)
+        #expect(try balancer.metric("bascule_backend_connect_errors_total", refused.merging(["reason": "timeout"]) { $1 }) == 0)
+        #expect(try balancer.metric("bascule_backend_connect_errors_total", silent.merging(["reason": "timeout"]) { $1 }) == 1)
+        #expect(try balancer.metric("bascule_backend_connect_errors_total", silent.merging(["reason": "refused"]) { $1 }) == 0)
+        #expect(try balancer.metric("bascule_backend_connect_failures_total", silent) == 1)
+        let byReason = try balancer.backendStatus(service: "silent", backend: "full")?["connectFailuresByReason"] as? [String: Int]
+        #expect(byReason?["timeout"] == 1)
+        #expect(Set(byReason?.keys.map { $0 } ?? []) == ["refused", "timeout", "unreachable", "reset", "local", "other"])
+    }
 }
