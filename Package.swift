@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "bascule-backend", targets: ["bascule-backend"]),
         // For Benchmarks/Strategies, a package of its own so CI does not build package-benchmark.
         .library(name: "BasculeBalancing", targets: ["BasculeBalancing"]),
+        .library(name: "BasculeProxy", targets: ["BasculeProxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

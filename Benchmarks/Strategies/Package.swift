@@ -1,9 +1,9 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Benchmarks of the balancing strategies, in their own package so the product's build and
-// `swift test` never fetch or compile package-benchmark.
-// Needs the root package to export `.library(name: "BasculeBalancing", targets: ["BasculeBalancing"])`.
+// Micro-benchmarks (strategy pick, Maglev build, PROXY header parse), in their own package so
+// the product's build and `swift test` never fetch or compile package-benchmark.
+// Needs the root package to export the BasculeBalancing and BasculeProxy libraries.
 let package = Package(
     name: "StrategyBenchmarks",
     platforms: [.macOS(.v15)],
@@ -32,6 +32,16 @@ let package = Package(
                 .product(name: "BasculeBalancing", package: "Bascule"),
             ],
             path: "Benchmarks/MaglevBuild",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "ProxyParse",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "BasculeProxy", package: "Bascule"),
+            ],
+            path: "Benchmarks/ProxyParse",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
