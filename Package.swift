@@ -43,9 +43,11 @@ let package = Package(
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: strict),
 
+        // bascule-backend is listed so that `swift run bascule demo` builds it too: the demo starts
+        // its backends as bascule-backend processes found beside bascule.
         .executableTarget(name: "bascule",
                           dependencies: ["BasculeProxy", "BasculeConfig", "BasculeBalancing", "BasculeHealth", "BasculeAdmin",
-                                         "BasculeBackendService",
+                                         "BasculeBackendService", "bascule-backend",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),

@@ -75,8 +75,8 @@ struct DemoCommand: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// bascule-backend when it was built beside bascule, else this binary's own `backend`
-    /// subcommand (`swift run bascule` builds only the bascule product).
+    /// bascule-backend beside bascule (the package builds it with bascule), else this binary's
+    /// own `backend` subcommand, for a bascule copied somewhere on its own.
     static func backendExecutable() throws -> (path: String, prefix: [String]) {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
