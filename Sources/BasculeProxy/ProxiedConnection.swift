@@ -363,10 +363,11 @@ final class ProxiedConnection: EventHandler {
             // pump() shuts the destination down right after this send. MSG_MORE holds the data
             // until that FIN so both leave in one segment, which also spares the receiver one
             // ACK: two loopback segments fewer per closing connection, no extra call.
-            let last = received < scratch.count && direction.sourceHangupSeen
+            var flags = Int32(MSG_NOSIGNAL)
+            if _slowPath(direction.sourceHangupSeen) && received < scratch.count { flags |= Int32(MSG_MORE) }
             var sent = 0
             if direction.destinationWritable {
-                sent = cl_send(destination, scratch.baseAddress, received, Int32(MSG_NOSIGNAL) | (last ? Int32(MSG_MORE) : 0))
+                sent = cl_send(destination, scratch.baseAddress, received, flags)
                 if sent < 0 {
                     if errno != EAGAIN && errno != EINTR { return false }
                     sent = 0
@@ -385,7 +386,7 @@ final class ProxiedConnection: EventHandler {
                 // peer's FIN was already reported (EPOLLRDHUP), nothing can follow it, so this
                 // is the end of the stream: no need for the call that would return 0.
                 direction.sourceReadable = false
-                if last { direction.sourceClosed = true }
+                if direction.sourceHangupSeen { direction.sourceClosed = true }
                 return true
             } else if direction.pendingStart == direction.pendingEnd, let pipe = worker.pipes.take() {
                 // A full buffer means bulk data: from now on splice, with no copy to user space.
