@@ -9,18 +9,19 @@ public final class BackendCounters: Sendable {
     public let active = Atomic<Int>(0)
     public let total = Atomic<Int>(0)
     public let connectFailures = Atomic<Int>(0)
-    // One counter per ConnectErrorReason (Atomic cannot live in an array). Failures are
-    // rare, so a switch per failure costs nothing that matters.
+    /// Reset by every successful connect; the control thread reads it for passive checks.
+    public let consecutiveFailures = Atomic<Int>(0)
+    let bytesIn: [ByteCounter]
+    let bytesOut: [ByteCounter]
+    // One counter per ConnectErrorReason (Atomic cannot live in an array), after the fields
+    // every connection touches so those stay on one cache line. Failures are rare, so a
+    // switch per failure costs nothing that matters.
     private let refusedConnects = Atomic<Int>(0)
     private let timedOutConnects = Atomic<Int>(0)
     private let unreachableConnects = Atomic<Int>(0)
     private let resetConnects = Atomic<Int>(0)
     private let localConnectErrors = Atomic<Int>(0)
     private let otherConnectErrors = Atomic<Int>(0)
-    /// Reset by every successful connect; the control thread reads it for passive checks.
-    public let consecutiveFailures = Atomic<Int>(0)
-    let bytesIn: [ByteCounter]
-    let bytesOut: [ByteCounter]
 
     public init(workers: Int = 1) {
         bytesIn = (0..<max(1, workers)).map { _ in ByteCounter() }

@@ -362,7 +362,7 @@ final class ProxiedConnection: EventHandler {
             // A short read after the peer's FIN was reported is the stream's last data, and
             // pump() shuts the destination down right after this send. MSG_MORE holds the data
             // until that FIN so both leave in one segment, which also spares the receiver one
-            // ACK: two loopback segments fewer per closing connection, no extra call.
+            // ACK: up to two loopback segments fewer per closing connection, no extra call.
             var flags = Int32(MSG_NOSIGNAL)
             if _slowPath(direction.sourceHangupSeen) && received < scratch.count { flags |= Int32(MSG_MORE) }
             var sent = 0
