@@ -34,3 +34,11 @@ struct RelayDirection {
     /// Whether a relay call could move anything: most events concern one direction only.
     var canMove: Bool { (sourceReadable && !sourceClosed) || (destinationWritable && !isDrained) }
 }
+
+/// What a relay step ended with; a failure names the side whose call failed, so the error is
+/// blamed on the right peer and the other one is told the stream was cut.
+enum RelayOutcome {
+    case ok
+    case sourceFailed
+    case destinationFailed
+}

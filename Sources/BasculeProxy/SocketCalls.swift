@@ -90,4 +90,11 @@ public enum SocketCalls {
         _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length)
         return code
     }
+
+    /// The next close sends RST instead of FIN: the peer learns the stream was cut, where a
+    /// FIN would tell it the stream ended. Unsent bytes are dropped, which is the point.
+    static func resetOnClose(_ fd: Int32) {
+        var abort = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+    }
 }

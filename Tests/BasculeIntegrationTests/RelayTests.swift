@@ -133,6 +133,74 @@ struct RelayTests {
         #expect(try segmentsReceived(client.fd) == 2)
     }
 
+    @Test func aStreamCutOnOneSideIsResetOnTheOtherNotEndedCleanly() throws {
+        // A backend that dies in the middle of a download (RST), and a client that dies in
+        // the middle of an upload: the surviving peer must see the stream broken. A FIN would
+        // make a truncated transfer look complete to a protocol without its own framing.
+        let listener = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 4)
+        defer { Glibc.close(listener) }
+        let backendPort = try BlockingSocket.boundPort(listener)
+        let balancer = try BalancerProcess(services: [service("raw", backends: [("raw1", backendPort)])])
+        defer { balancer.process.terminate() }
+        let payload = ContentGenerator(name: "cut").bytes(offset: 0, count: 256 << 10)
+
+        // 1. Download: the backend sends 256 KiB and resets.
+        try DetachedThread.start {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            try? BlockingSocket.writeAll(fd, payload)
+            var abort = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+            Glibc.close(fd)
+        }
+        let downloader = try TCPClient(port: balancer.port("raw"), timeout: .seconds(10))
+        defer { downloader.close() }
+        var downloadEnd: Int32 = 0  // 0: clean EOF
+        var downloaded = 0
+        while true {
+            do {
+                let chunk = try downloader.read()
+                if chunk.isEmpty { break }
+                downloaded += chunk.count
+            } catch let error as SocketError {
+                downloadEnd = error.errno
+                break
+            }
+        }
+        #expect(downloadEnd == ECONNRESET, "the client saw \(downloadEnd == 0 ? "a clean end" : "errno \(downloadEnd)") after \(downloaded) bytes")
+        #expect(downloaded <= payload.count)
+
+        // 2. Upload: the client sends 100 KB and resets; the backend must not read a clean end.
+        let uploadEnd = Mutex<Int32?>(nil)
+        let uploadReceived = Atomic<Int>(0)
+        try DetachedThread.start {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            defer { Glibc.close(fd) }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+            defer { buffer.deallocate() }
+            while true {
+                do throws(SocketError) {
+                    let n = try BlockingSocket.read(fd, into: buffer)
+                    if n == 0 { uploadEnd.withLock { $0 = 0 }; return }
+                    uploadReceived.add(n, ordering: .relaxed)
+                } catch {
+                    uploadEnd.withLock { $0 = error.errno }
+                    return
+                }
+            }
+        }
+        let uploader = try TCPClient(port: balancer.port("raw"), timeout: .seconds(10))
+        try uploader.sendAll(Array(payload[0..<100_000]))
+        try waitUntil("the backend to receive the upload") { uploadReceived.load(ordering: .relaxed) == 100_000 }
+        uploader.setResetOnClose()
+        uploader.close()
+        try waitUntil("the backend to see the upload end") { uploadEnd.withLock { $0 } != nil }
+        let end = uploadEnd.withLock { $0 }
+        #expect(end == ECONNRESET, "the backend saw \(end == 0 ? "a clean end" : "errno \(end ?? -1)")")
+        #expect(try balancer.metric("bascule_backend_connect_failures_total") == 0)
+    }
+
     /// tcpi_segs_in from the kernel's struct tcp_info (linux/tcp.h; glibc's copy of the struct
     /// stops before it). Offset 140 on every architecture: the fields before it are fixed-size.
     private func segmentsReceived(_ fd: Int32) throws -> UInt32 {
