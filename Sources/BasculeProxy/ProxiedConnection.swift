@@ -511,11 +511,18 @@ final class ProxiedConnection: EventHandler {
                                 end: endDescription(reason))
         }
         // When one side failed, the other is reset rather than closed: a FIN would tell it the
-        // stream ended, and a download or upload cut in the middle would look complete.
-        if reason == .backendError {
+        // stream ended, and a download or upload cut in the middle would look complete. The
+        // same for both sides of a connection still open when a shutdown's drain time is up.
+        switch reason {
+        case .backendError:
             SocketCalls.resetOnClose(client)
-        } else if reason == .clientError && backend >= 0 {
+        case .clientError where backend >= 0:
             SocketCalls.resetOnClose(backend)
+        case .shutdown:
+            SocketCalls.resetOnClose(client)
+            if backend >= 0 { SocketCalls.resetOnClose(backend) }
+        default:
+            break
         }
         closeDescriptor(client)
         if backend >= 0 { closeDescriptor(backend) }

@@ -144,10 +144,14 @@ struct RelayTests {
         defer { balancer.process.terminate() }
         let payload = ContentGenerator(name: "cut").bytes(offset: 0, count: 256 << 10)
 
-        // 1. Download: the backend sends 256 KiB and resets.
+        // 1. Download: the backend sends 256 KiB and resets. It waits for the client's first
+        // bytes, so the relay is established before the reset (a reset that beats the connect's
+        // completion is a failed connect, retried elsewhere, not a cut stream).
         try DetachedThread.start {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
+            var go = [UInt8](repeating: 0, count: 3)
+            guard recv(fd, &go, go.count, Int32(MSG_WAITALL)) == go.count else { Glibc.close(fd); return }
             try? BlockingSocket.writeAll(fd, payload)
             var abort = linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
@@ -155,6 +159,7 @@ struct RelayTests {
         }
         let downloader = try TCPClient(port: balancer.port("raw"), timeout: .seconds(10))
         defer { downloader.close() }
+        try downloader.sendAll("go\n")
         var downloadEnd: Int32 = 0  // 0: clean EOF
         var downloaded = 0
         while true {
@@ -199,6 +204,25 @@ struct RelayTests {
         let end = uploadEnd.withLock { $0 }
         #expect(end == ECONNRESET, "the backend saw \(end == 0 ? "a clean end" : "errno \(end ?? -1)")")
         #expect(try balancer.metric("bascule_backend_connect_failures_total") == 0)
+    }
+
+    @Test func aConnectionStillOpenWhenTheDrainTimeRunsOutIsResetNotEnded() throws {
+        let (echo, echoPort) = try BackendProcess.start(name: "echo1", mode: .echo)
+        defer { echo.terminate() }
+        let balancer = try BalancerProcess(services: [service("echo", backends: [("echo1", echoPort)])],
+                                           defaults: ["drainTimeoutMs": 300])
+        defer { balancer.process.terminate() }
+        let client = try TCPClient(port: balancer.port("echo"), timeout: .seconds(10))
+        defer { client.close() }
+        try client.sendAll("still talking\n")
+        #expect(try client.read() == Array("still talking\n".utf8))
+
+        balancer.process.signal(SIGTERM)
+        // The client keeps the connection open past drainTimeoutMs: Bascule cuts it, and says so.
+        var end: Int32 = 0
+        do { _ = try client.readToEOF() } catch let error as SocketError { end = error.errno }
+        #expect(end == ECONNRESET, "the client saw \(end == 0 ? "a clean end" : "errno \(end)")")
+        #expect(balancer.process.waitForExit(timeout: .seconds(10)) == 0)
     }
 
     /// tcpi_segs_in from the kernel's struct tcp_info (linux/tcp.h; glibc's copy of the struct
