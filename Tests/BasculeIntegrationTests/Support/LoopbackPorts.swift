@@ -1,13 +1,25 @@
 import BasculeBackendService
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A port that was free on 127.0.0.1 a moment ago, for configs that need a port before the
-/// process using it starts. Another process may take it in between; prefer `--listen …:0`
-/// and reading the real port back wherever the program supports it.
+/// Every port handed out in this test process. Suites run in parallel in one process, and a
+/// port freed here can come back from the kernel's next bind to port 0; two balancers given the
+/// same port would both bind it (SO_REUSEPORT, same user) and share its connections, and the
+/// one that shuts down first resets the connections queued on its socket.
+private let handedOut = Mutex<Set<UInt16>>([])
+
+/// A port that was free on 127.0.0.1 a moment ago and has not been handed to another test of
+/// this run, for configs that need a port before the process using it starts. Another process
+/// may still take it in between; prefer `--listen …:0` and reading the real port back wherever
+/// the program supports it.
 func freeLoopbackPort() throws -> UInt16 {
-    let fd = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 1)
-    defer { close(fd) }
-    return try BlockingSocket.boundPort(fd)
+    for _ in 0..<100 {
+        let fd = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 1)
+        defer { close(fd) }
+        let port = try BlockingSocket.boundPort(fd)
+        if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+    }
+    throw SocketError(call: "freeLoopbackPort (100 ports in a row already handed out)", errno: EADDRINUSE)
 }
