@@ -260,8 +260,8 @@ class Sampler:
         s = proc_sample(self.pid)
         try:
             m = metrics(self.admin)
-            s["metrics_fds"] = int(metric_sum(m, "bascule_process_open_fds"))
-            s["metrics_rss"] = int(metric_sum(m, "bascule_process_resident_memory_bytes"))
+            s["metrics_fds"] = int(metric_sum(m, "process_open_fds"))
+            s["metrics_rss"] = int(metric_sum(m, "process_resident_memory_bytes"))
             s["reloads"] = int(metric_sum(m, "bascule_config_reloads_total"))
             s["active"] = active_connections(status(self.admin))
         except OSError as e:

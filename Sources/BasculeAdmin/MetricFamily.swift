@@ -44,6 +44,8 @@ public struct MetricFamily: Sendable {
         lines.append(Self.sample(name + "_count", labels, Double(count)))
     }
 
+    public var hasSamples: Bool { !lines.isEmpty }
+
     public var rendered: String {
         var out = "# HELP \(name) \(MetricsPage.escapeHelp(help))\n# TYPE \(name) \(kind.rawValue)\n"
         for line in lines { out += line + "\n" }

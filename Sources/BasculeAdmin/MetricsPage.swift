@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeProxy
 
 /// /metrics in the Prometheus text exposition format 0.0.4, built from the status snapshot.
@@ -8,8 +9,7 @@ enum MetricsPage {
         var up = MetricFamily(name: "bascule_backend_up", help: "1 when the backend passes its health checks, else 0.", type: "gauge")
         var state = MetricFamily(name: "bascule_backend_state", help: "1 for the backend's current state (up, down, draining, disabled), 0 for the others.", type: "gauge")
         var active = MetricFamily(name: "bascule_backend_active_connections", help: "Connections open to the backend now.", type: "gauge")
-        var total = MetricFamily(name: "bascule_backend_connections_total", help: "Connections relayed to the backend since start.", type: "counter")
-        var failures = MetricFamily(name: "bascule_backend_connect_failures_total", help: "Failed connection attempts to the backend since start.", type: "counter")
+        var total = MetricFamily(name: "bascule_backend_connections_total", help: "Connections to the backend attempted since start, failed connects included.", type: "counter")
         var failuresByReason = MetricFamily(name: "bascule_backend_connect_errors_total",
                                             help: "Failed connection attempts to the backend by reason: refused, timeout, unreachable, reset, local (no port or memory here), other.",
                                             type: "counter")
@@ -17,7 +17,10 @@ enum MetricsPage {
         var bytesOut = MetricFamily(name: "bascule_backend_sent_bytes_total", help: "Bytes relayed from the backend back to clients.", type: "counter")
         var weight = MetricFamily(name: "bascule_backend_weight", help: "Configured or operator-set weight.", type: "gauge")
         var effective = MetricFamily(name: "bascule_backend_effective_weight", help: "Weight in use now (lower while ramping up after slow start).", type: "gauge")
-        var sinceChange = MetricFamily(name: "bascule_backend_seconds_since_state_change", help: "Seconds since the backend last changed state.", type: "gauge")
+        var lastChange = MetricFamily(name: "bascule_backend_last_state_change_timestamp_seconds", help: "When the backend last changed state (health or admin), Unix time.", type: "gauge")
+        var transitions = MetricFamily(name: "bascule_backend_transitions_total", help: "Health transitions: to=\"down\" each time the backend was marked down, to=\"up\" each time it came back.", type: "counter")
+        var downtime = MetricFamily(name: "bascule_backend_downtime_seconds_total", help: "Seconds the backend has spent down (failing checks) since start, the current outage included.", type: "counter")
+        var backendLimit = MetricFamily(name: "bascule_backend_max_connections", help: "The backend's configured maxConnections (only backends that set one).", type: "gauge")
         var serviceActive = MetricFamily(name: "bascule_service_active_connections", help: "Connections open through the service now.", type: "gauge")
         var serviceTotal = MetricFamily(name: "bascule_service_connections_total", help: "Connections relayed by the service since start.", type: "counter")
         var serviceAccepted = MetricFamily(name: "bascule_service_connections_accepted_total", help: "Client connections accepted by the service.", type: "counter")
@@ -25,6 +28,9 @@ enum MetricsPage {
         var serviceDenied = MetricFamily(name: "bascule_service_connections_denied_total", help: "Client connections closed at accept by allow/deny.", type: "counter")
         var serviceRefused = MetricFamily(name: "bascule_service_connections_refused_total", help: "Client connections refused by a connection limit (process, service, client, or every backend full).", type: "counter")
         var serviceBadProxy = MetricFamily(name: "bascule_service_proxy_headers_rejected_total", help: "Client connections closed for a malformed, truncated or late PROXY protocol header.", type: "counter")
+        var serviceRetries = MetricFamily(name: "bascule_service_retries_total", help: "Connects tried again after a failed one.", type: "counter")
+        var serviceLimit = MetricFamily(name: "bascule_service_max_connections", help: "The service's configured maxConnections (only services that set one).", type: "gauge")
+        var clientLimit = MetricFamily(name: "bascule_service_max_connections_per_client", help: "The service's configured maxConnectionsPerClient (only services that set one).", type: "gauge")
         var serviceEligible = MetricFamily(name: "bascule_service_eligible_backends", help: "Backends that would take a new connection now.", type: "gauge")
         var serviceReady = MetricFamily(name: "bascule_service_ready", help: "1 when at least one backend would take a new connection.", type: "gauge")
 
@@ -36,7 +42,6 @@ enum MetricsPage {
                 for name in states { state.add(backend.state == name ? 1 : 0, labels + [("state", name)]) }
                 active.add(backend.activeConnections, labels)
                 total.add(backend.totalConnections, labels)
-                failures.add(backend.connectFailures, labels)
                 for (reason, count) in backend.connectFailuresByReason {
                     failuresByReason.add(count, labels + [("reason", reason.rawValue)])
                 }
@@ -44,7 +49,11 @@ enum MetricsPage {
                 bytesOut.add(Double(backend.bytesOut), labels)
                 weight.add(backend.weight, labels)
                 effective.add(backend.effectiveWeight, labels)
-                sinceChange.add(backend.secondsSinceLastChange, labels)
+                lastChange.add(backend.lastChangeTimestamp, labels)
+                transitions.add(backend.downTransitions, labels + [("to", "down")])
+                transitions.add(backend.upTransitions, labels + [("to", "up")])
+                downtime.add(backend.downtimeSeconds, labels)
+                if let limit = backend.maxConnections { backendLimit.add(limit, labels) }
             }
             serviceActive.add(service.activeConnections, s)
             serviceTotal.add(service.backends.reduce(0) { $0 + $1.totalConnections }, s)
@@ -53,26 +62,29 @@ enum MetricsPage {
             serviceDenied.add(service.connectionsDenied, s)
             serviceRefused.add(service.connectionsRefused, s)
             serviceBadProxy.add(service.proxyHeadersRejected, s)
+            serviceRetries.add(service.retries, s)
+            if let limit = service.maxConnections { serviceLimit.add(limit, s) }
+            if let limit = service.maxConnectionsPerClient { clientLimit.add(limit, s) }
             serviceEligible.add(service.backends.filter { $0.state == "up" }.count, s)
             serviceReady.add(service.hasEligibleBackend ? 1 : 0, s)
         }
 
-        var uptime = MetricFamily(name: "bascule_process_uptime_seconds", help: "Seconds since the process started.", type: "gauge")
-        if let seconds = ProcessMetrics.uptimeSeconds() { uptime.add(seconds) }
-        var fds = MetricFamily(name: "bascule_process_open_fds", help: "Open file descriptors.", type: "gauge")
-        if let count = ProcessMetrics.openDescriptors() { fds.add(count) }
-        var memory = MetricFamily(name: "bascule_process_resident_memory_bytes", help: "Resident memory size in bytes.", type: "gauge")
-        if let bytes = ProcessMetrics.residentMemoryBytes() { memory.add(bytes) }
+        var buildInfo = MetricFamily(name: "bascule_build_info", help: "Always 1; the version label is what bascule --version prints.", type: "gauge")
+        buildInfo.add(1, [("version", BasculeVersion.string)])
         var requests = MetricFamily(name: "bascule_admin_responses_total", help: "Admin endpoint responses sent, by status code.", type: "counter")
         for code in requestCounts.keys.sorted() { requests.add(requestCounts[code]!, [("code", String(code))]) }
 
         var out = ""
-        for family in [up, state, active, total, failures, failuresByReason, bytesIn, bytesOut, weight, effective, sinceChange,
-                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy, serviceEligible, serviceReady,
-                       uptime, fds, memory, requests] {
-            out += family.rendered
+        for family in [up, state, active, total, failuresByReason, bytesIn, bytesOut, weight, effective, lastChange,
+                       transitions, downtime, backendLimit,
+                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy,
+                       serviceRetries, serviceEligible, serviceReady, serviceLimit, clientLimit,
+                       buildInfo, requests] {
+            // A limit nobody set is no series at all, not a family without samples.
+            let optional = [backendLimit.name, serviceLimit.name, clientLimit.name].contains(family.name)
+            if !optional || family.hasSamples { out += family.rendered }
         }
-        return out
+        return out + ProcessMetrics.rendered()
     }
 
     static func escapeLabel(_ value: String) -> String {

@@ -20,6 +20,7 @@ enum StatusJSON {
             ("connectionsDenied", .int(service.connectionsDenied)),
             ("connectionsRefused", .int(service.connectionsRefused)),
             ("proxyHeadersRejected", .int(service.proxyHeadersRejected)),
+            ("retries", .int(service.retries)),
             ("bytesIn", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesIn }))),
             ("bytesOut", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesOut }))),
             ("backends", .array(service.backends.map(backend))),
@@ -44,6 +45,8 @@ enum StatusJSON {
             ("bytesOut", .int(Int(clamping: backend.bytesOut))),
             ("lastChangeReason", .string(backend.lastChangeReason)),
             ("secondsSinceLastChange", .double(backend.secondsSinceLastChange)),
+            ("downTransitions", .int(backend.downTransitions)),
+            ("downtimeSeconds", .double(backend.downtimeSeconds)),
         ])
     }
 }

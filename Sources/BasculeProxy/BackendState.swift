@@ -20,6 +20,12 @@ struct BackendState {
     var eligibleSinceMs: UInt64 = 0
     var lastChangeReason = "initial state"
     var lastChangeAtMs: UInt64 = 0
+    /// Health transitions, and the time spent unhealthy before the current state (the
+    /// ongoing outage, if any, is added when read), for availability over any window.
+    var downTransitions = 0
+    var upTransitions = 0
+    var downtimeMs: UInt64 = 0
+    var downSinceMs: UInt64 = 0
 
     var isEligible: Bool { healthy && admin == .enabled }
 }
@@ -46,6 +52,15 @@ public struct BackendStatus: Sendable {
     public var bytesOut: UInt64
     public var lastChangeReason: String
     public var secondsSinceLastChange: Double
+    /// The same moment as Unix time, for `_timestamp_seconds` gauges.
+    public var lastChangeTimestamp: Double = 0
+    /// Times marked down and back up by health checks (active or passive).
+    public var downTransitions = 0
+    public var upTransitions = 0
+    /// Seconds spent down (unhealthy) since the process started, the current outage included.
+    public var downtimeSeconds: Double = 0
+    /// The backend's `maxConnections`, when set.
+    public var maxConnections: Int?
 
     public init(name: String, address: String, backup: Bool = false, healthy: Bool = true,
                 admin: AdminState = .enabled, weight: Int = 1, effectiveWeight: Int = 1, state: String = "up",
@@ -82,6 +97,11 @@ public struct ServiceStatus: Sendable {
     public var connectionsDenied: Int = 0
     public var connectionsRefused: Int = 0
     public var proxyHeadersRejected: Int = 0
+    /// Connects tried again after a failed one.
+    public var retries: Int = 0
+    /// The service's configured limits, when set.
+    public var maxConnections: Int?
+    public var maxConnectionsPerClient: Int?
     public var backends: [BackendStatus]
 
     public init(name: String, listen: String, strategy: String, connectionsAccepted: Int = 0,

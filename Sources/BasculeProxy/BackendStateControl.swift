@@ -85,6 +85,14 @@ extension Balancer {
         guard services.indices.contains(service), services[service].states.indices.contains(backend),
               services[service].states[backend].healthy != healthy else { return }
         services[service].states[backend].healthy = healthy
+        let nowMs = loop.nowMs
+        if healthy {
+            services[service].states[backend].upTransitions += 1
+            services[service].states[backend].downtimeMs += nowMs &- services[service].states[backend].downSinceMs
+        } else {
+            services[service].states[backend].downTransitions += 1
+            services[service].states[backend].downSinceMs = nowMs
+        }
         noteChange(service: service, backend: backend, reason: reason)
     }
 
@@ -196,7 +204,11 @@ extension Balancer {
 
     /// A snapshot for the admin endpoints.
     public func status() -> [ServiceStatus] {
-        services.map { entry in
+        var realtime = timespec()
+        clock_gettime(CLOCK_REALTIME, &realtime)
+        let wallSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9
+        let nowMs = loop.nowMs
+        return services.map { entry in
             let backends = entry.config.backends.enumerated().map { index, backend in
                 let state = entry.states[index]
                 let counters = entry.counters[index]
@@ -212,6 +224,12 @@ extension Balancer {
                     lastChangeReason: state.lastChangeReason,
                     secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
                 status.connectFailuresByReason = ConnectErrorReason.allCases.map { ($0, counters.connectFailures($0)) }
+                status.lastChangeTimestamp = ((wallSeconds - Double(nowMs &- state.lastChangeAtMs) / 1000) * 1000).rounded() / 1000
+                status.downTransitions = state.downTransitions
+                status.upTransitions = state.upTransitions
+                let ongoingMs = state.healthy ? 0 : nowMs &- state.downSinceMs
+                status.downtimeSeconds = Double(state.downtimeMs + ongoingMs) / 1000
+                status.maxConnections = backend.maxConnections
                 return status
             }
             var status = ServiceStatus(
@@ -223,6 +241,9 @@ extension Balancer {
             status.connectionsDenied = entry.traffic.reduce(0) { $0 + $1.denied.load(ordering: .relaxed) }
             status.connectionsRefused = entry.traffic.reduce(0) { $0 + $1.refused.load(ordering: .relaxed) }
             status.proxyHeadersRejected = entry.traffic.reduce(0) { $0 + $1.rejectedProxyHeaders.load(ordering: .relaxed) }
+            status.retries = entry.traffic.reduce(0) { $0 + $1.retries.load(ordering: .relaxed) }
+            status.maxConnections = entry.config.maxConnections
+            status.maxConnectionsPerClient = entry.config.maxConnectionsPerClient
             return status
         }
     }

@@ -39,6 +39,8 @@ public final class Balancer: EventHandler {
     public let accessLog: AccessLogWriter?
     public internal(set) var reloadCount = 0
     public internal(set) var reloadFailureCount = 0
+    /// False from a rejected reload until one is applied (true before any reload).
+    public internal(set) var lastReloadSucceeded = true
     /// What this process started with, for the settings a reload cannot change live.
     let startupConfiguration: BasculeConfiguration
     /// Settings the applied file changes but this process still runs with as it started

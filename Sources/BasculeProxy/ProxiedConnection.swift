@@ -231,6 +231,7 @@ final class ProxiedConnection: EventHandler {
         worker.connectFailed(service: service, backend: index, counters: counters, errno: code)
         tried.append(index)
         if tried.count <= service.retries {
+            service.traffic.retries.bump()
             connectToNextBackend()
         } else {
             finish(.connectFailed)

@@ -21,6 +21,7 @@ extension Balancer {
         case .failure(let failure):
             let errors = failure.errors.map(\.description)
             reloadFailureCount += 1
+            lastReloadSucceeded = false
             log.error("reload rejected: the new configuration has \(errors.count) error\(errors.count == 1 ? "" : "s"); keeping the running one")
             for error in errors { log.error("reload: \(error)") }
             return errors
@@ -28,9 +29,11 @@ extension Balancer {
             do {
                 try apply(next)
                 reloadCount += 1
+                lastReloadSucceeded = true
                 return []
             } catch {
                 reloadFailureCount += 1
+                lastReloadSucceeded = false
                 log.error("reload rejected: \(error); keeping the running configuration")
                 return ["\(error)"]
             }

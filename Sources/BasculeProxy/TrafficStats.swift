@@ -12,6 +12,8 @@ public final class TrafficStats: Sendable {
     public let refused = Atomic<Int>(0)
     /// Closed because the PROXY protocol header was malformed, truncated or late.
     public let rejectedProxyHeaders = Atomic<Int>(0)
+    /// Connects tried again after a failed one (at most `retries` per client).
+    public let retries = Atomic<Int>(0)
     let histograms = ConnectionHistograms()
 
     public init() {}

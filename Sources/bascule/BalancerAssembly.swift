@@ -49,13 +49,21 @@ final class BalancerAssembly {
                                        help: "1 while the applied file changes workers, accessLog or admin.listen, which only a restart applies.",
                                        type: .gauge)
             pending.add(balancer.settingsAwaitingRestart.isEmpty ? 0 : 1)
+            var lastReload = MetricFamily(name: "bascule_config_last_reload_successful",
+                                          help: "0 when the last reload was rejected, else 1 (also before any reload).", type: .gauge)
+            lastReload.add(balancer.lastReloadSucceeded ? 1 : 0)
+            var processLimit = MetricFamily(name: "bascule_max_connections",
+                                            help: "The process-wide maxConnections (only when set).", type: .gauge)
+            if let limit = balancer.configuration.maxConnections { processLimit.add(limit) }
             var workers = MetricFamily(name: "bascule_workers", help: "Worker threads relaying connections.", type: .gauge)
             workers.add(balancer.workerCountForMetrics)
             var draining = MetricFamily(name: "bascule_draining", help: "1 while the process drains for shutdown.", type: .gauge)
             draining.add(balancer.draining ? 1 : 0)
             var drained = MetricFamily(name: "bascule_node_drained", help: "1 while an operator has drained the whole node (POST /drain).", type: .gauge)
             drained.add(balancer.nodeDrained ? 1 : 0)
-            return reloads.rendered + failures.rendered + pending.rendered + workers.rendered + draining.rendered + drained.rendered
+            return reloads.rendered + failures.rendered + lastReload.rendered + pending.rendered
+                + (processLimit.hasSamples ? processLimit.rendered : "")
+                + workers.rendered + draining.rendered + drained.rendered
         }, { [unowned self] in
             HealthMetrics.render(self.health?.results() ?? [])
         }, {

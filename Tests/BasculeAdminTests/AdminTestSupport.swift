@@ -24,6 +24,10 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
         var bytesOut: UInt64 = 0
         var backup = false
         var reason = "initial state"
+        var downs = 0
+        var ups = 0
+        var downtime = 0.0
+        var maxConnections: Int?
     }
     struct Service {
         var name: String
@@ -67,12 +71,19 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
                     case .disabled: "disabled"
                     case .enabled: b.healthy ? "up" : "down"
                     }
-                    return BackendStatus(name: b.name, address: "127.0.0.1:1", backup: b.backup, healthy: b.healthy,
+                    var status = BackendStatus(name: b.name, address: "127.0.0.1:1", backup: b.backup, healthy: b.healthy,
                                          admin: b.admin, weight: b.weight, effectiveWeight: b.weight, state: state,
                                          activeConnections: b.active, totalConnections: b.total,
                                          connectFailures: b.failures, bytesIn: b.bytesIn, bytesOut: b.bytesOut,
                                          lastChangeReason: b.reason,
                                          secondsSinceLastChange: 1.5)
+                    status.connectFailuresByReason = ConnectErrorReason.allCases.map { ($0, $0 == .refused ? b.failures : 0) }
+                    status.downTransitions = b.downs
+                    status.upTransitions = b.ups
+                    status.downtimeSeconds = b.downtime
+                    status.maxConnections = b.maxConnections
+                    status.lastChangeTimestamp = 1_700_000_000.25
+                    return status
                 })
             }
         }

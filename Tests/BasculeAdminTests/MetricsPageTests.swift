@@ -1,5 +1,6 @@
 @testable import BasculeAdmin
 @testable import BasculeProxy
+import BasculeConfig
 import Foundation
 import Testing
 
@@ -45,23 +46,41 @@ struct MetricsPageTests {
             }
         }
         for (name, type) in declared {
-            #expect(name.hasPrefix("bascule_"))
+            #expect(name.hasPrefix("bascule_") || name.hasPrefix("process_"))
             #expect((type == "counter") == name.hasSuffix("_total"), "\(name) is a \(type)")
         }
         for required in ["bascule_backend_up", "bascule_backend_active_connections", "bascule_backend_connections_total",
-                         "bascule_backend_connect_failures_total", "bascule_service_active_connections",
-                         "bascule_backend_weight", "bascule_backend_state", "bascule_process_uptime_seconds",
-                         "bascule_process_open_fds", "bascule_process_resident_memory_bytes"] {
+                         "bascule_backend_connect_errors_total", "bascule_service_active_connections",
+                         "bascule_backend_weight", "bascule_backend_state", "bascule_build_info",
+                         "process_open_fds", "process_max_fds", "process_cpu_seconds_total", "process_start_time_seconds",
+                         "process_resident_memory_bytes", "process_virtual_memory_bytes"] {
             #expect(declared[required] != nil, "missing \(required)")
         }
+        // The sum of connect_errors_total by reason; a second series would only repeat it.
+        #expect(declared["bascule_backend_connect_failures_total"] == nil)
     }
 
     @Test func valuesMatchTheTarget() throws {
         let target = FakeTarget()
-        target.mutate { $0[0].backends[1].admin = .draining; $0[1].backends[0].healthy = false }
+        target.mutate {
+            $0[0].backends[1].admin = .draining
+            $0[1].backends[0].healthy = false
+            $0[1].backends[0].downs = 3
+            $0[1].backends[0].ups = 2
+            $0[1].backends[0].downtime = 42.5
+            $0[0].backends[0].maxConnections = 500
+        }
         let values = samples(try scrape(target).body)
         #expect(values[#"bascule_backend_connections_total{service="web",backend="web-1"}"#] == 40)
-        #expect(values[#"bascule_backend_connect_failures_total{service="web",backend="web-1"}"#] == 1)
+        #expect(values[#"bascule_backend_connect_errors_total{service="web",backend="web-1",reason="refused"}"#] == 1)
+        #expect(values[#"bascule_backend_connect_errors_total{service="web",backend="web-1",reason="timeout"}"#] == 0)
+        #expect(values[#"bascule_backend_transitions_total{service="db",backend="db-1",to="down"}"#] == 3)
+        #expect(values[#"bascule_backend_transitions_total{service="db",backend="db-1",to="up"}"#] == 2)
+        #expect(values[#"bascule_backend_downtime_seconds_total{service="db",backend="db-1"}"#] == 42.5)
+        #expect(values[#"bascule_backend_last_state_change_timestamp_seconds{service="web",backend="web-1"}"#] == 1_700_000_000.25)
+        // Limits appear only where they are set.
+        #expect(values[#"bascule_backend_max_connections{service="web",backend="web-1"}"#] == 500)
+        #expect(values[#"bascule_backend_max_connections{service="web",backend="web-2"}"#] == nil)
         #expect(values[#"bascule_backend_active_connections{service="web",backend="web-2"}"#] == 1)
         #expect(values[#"bascule_service_active_connections{service="web"}"#] == 3)
         #expect(values[#"bascule_service_connections_accepted_total{service="web"}"#] == 59)
@@ -72,9 +91,18 @@ struct MetricsPageTests {
         #expect(values[#"bascule_backend_state{service="web",backend="web-2",state="draining"}"#] == 1)
         #expect(values[#"bascule_backend_state{service="web",backend="web-2",state="up"}"#] == 0)
         #expect(values[#"bascule_backend_up{service="db",backend="db-1"}"#] == 0)
-        #expect((values["bascule_process_open_fds"] ?? 0) > 3)
-        #expect((values["bascule_process_resident_memory_bytes"] ?? 0) > 1_000_000)
-        #expect(values["bascule_process_uptime_seconds"] != nil)
+        #expect(values[#"bascule_build_info{version="\#(BasculeVersion.string)"}"#] == 1)
+        let openFds = try #require(values["process_open_fds"])
+        #expect(openFds > 3)
+        #expect(try #require(values["process_max_fds"]) >= openFds)
+        let resident = try #require(values["process_resident_memory_bytes"])
+        #expect(resident > 1_000_000)
+        #expect(try #require(values["process_virtual_memory_bytes"]) >= resident)
+        #expect(try #require(values["process_cpu_seconds_total"]) > 0)
+        // This test process started within the last day, and not in the future.
+        let start = try #require(values["process_start_time_seconds"])
+        let now = Date().timeIntervalSince1970
+        #expect(start <= now + 1 && start > now - 86_400, "start \(start), now \(now)")
     }
 
     @Test func labelValuesAreEscaped() {
@@ -136,7 +164,7 @@ struct MetricsPageTests {
         let lines = Set(text.split(separator: "\n").map(String.init))
         #expect(lines.contains("counter bascule_backend_connections_total backend=web-1,service=web 40.0"))
         #expect(lines.contains("gauge bascule_backend_up backend=b\\1,service=odd \"name\" 1.0"))
-        #expect(lines.contains { $0.hasPrefix("gauge bascule_process_open_fds ") })
+        #expect(lines.contains { $0.hasPrefix("gauge process_open_fds ") })
         #expect(lines.contains("histogram bascule_connect_seconds_bucket le=+Inf,service=web 6.0"))
     }
 }

@@ -42,7 +42,8 @@ struct OperatorSurfaceTests {
         #expect(Int(try balancer.metric("bascule_service_connections_accepted_total", service)) == requests)
         #expect(Int(try balancer.metric("bascule_service_connections_total", service)) == requests)
         #expect(try balancer.metric("bascule_service_connections_failed_total", service) == 0)
-        #expect(try balancer.metric("bascule_backend_connect_failures_total", service) == 0)
+        #expect(try balancer.metric("bascule_backend_connect_errors_total", service) == 0)
+        #expect(try balancer.metric("bascule_service_retries_total", service) == 0)
         #expect(Int(try balancer.metric("bascule_backend_received_bytes_total", service)) == sent)
         #expect(Int(try balancer.metric("bascule_backend_sent_bytes_total", service)) == received)
         for backend in pool {
