@@ -11,6 +11,7 @@ final class AdminRouter {
     var extraMetrics: [() -> String] = []
     var extraStatus: [(key: String, value: () -> JSONValue)] = []
     var requestCounts: () -> [Int: Int] = { [:] }
+    var history: TrafficHistory?
 
     init(target: AdminTarget, token: String, log: Logger, startedAtMs: UInt64) {
         self.target = target
@@ -72,6 +73,7 @@ final class AdminRouter {
             ("node", .string(target.nodeUnreadyReason ?? "serving")),
             ("services", StatusJSON.services(target.status())),
         ]
+        if let history { members.append(("history", history.json)) }
         for extra in extraStatus { members.append((extra.key, extra.value())) }
         return .object(members)
     }

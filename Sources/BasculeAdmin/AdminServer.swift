@@ -19,6 +19,9 @@ public final class AdminServer: EventHandler {
         public var requestTimeoutMs: UInt64 = 10_000
         /// Connections past this are accepted and closed at once.
         public var maxConnections = 64
+        /// The dashboard's charts: a sample every 5 s, the last 10 minutes.
+        public var historyIntervalMs: UInt64 = 5_000
+        public var historySamples = 120
 
         public init() {}
     }
@@ -28,6 +31,7 @@ public final class AdminServer: EventHandler {
     let log: Logger
     private let options: Options
     private let router: AdminRouter
+    private let history: TrafficHistory
     private let listenFD: Int32
     private var id = HandlerID.unregistered
     private var connections: [Int32: AdminConnection] = [:]
@@ -68,11 +72,15 @@ public final class AdminServer: EventHandler {
         }
         boundAddress = AdminListener.localAddress(listenFD)
         router = AdminRouter(target: target, token: config.token, log: log, startedAtMs: loop.nowMs)
+        history = TrafficHistory(loop: loop, target: target, intervalMs: options.historyIntervalMs,
+                                 capacity: options.historySamples)
+        router.history = history
         router.requestCounts = { [unowned self] in self.responsesByCode }
         id = loop.register(self)
         do {
             try loop.watch(listenFD, events: [.readable, .edgeTriggered], handler: id)
         } catch {
+            history.stop()
             loop.unregister(id)
             closeDescriptor(listenFD)
             throw AdminServerError(description: "admin: cannot watch \(config.listen): \(error.reason)")
@@ -94,6 +102,7 @@ public final class AdminServer: EventHandler {
     public func close() {
         guard !closed else { return }
         closed = true
+        history.stop()
         loop.unregister(id)
         closeDescriptor(listenFD)
         for connection in Array(connections.values) { connection.close() }

@@ -1,6 +1,7 @@
 /// The HTML dashboard: one self-contained page (no external assets, nothing fetched but
 /// /status and the runtime API), drawn by inline script from /status every two seconds.
-/// Names are inserted with textContent, never as HTML.
+/// Names are inserted with textContent, never as HTML. The charts are inline SVG drawn from
+/// /status `history`, which the server samples whether or not the page is open.
 extension HTTPResponse {
     static func dashboard(tokenRequired: Bool) -> HTTPResponse {
         let page = Dashboard.html.replacing("__TOKEN_REQUIRED__", with: tokenRequired ? "true" : "false")
@@ -29,23 +30,40 @@ enum Dashboard {
   #meta { color: #5c6670; margin-bottom: .8em; }
   #error { display: none; background: #fde2e1; color: #8a1c17; padding: .5em .8em; border-radius: 4px; margin: .5em 0; }
   table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
-  th, td { text-align: left; padding: .35em .45em; border-bottom: 1px solid #e5e8eb; white-space: nowrap; }
+  th, td { text-align: left; padding: .3em .4em; border-bottom: 1px solid #e5e8eb; white-space: nowrap; }
   th { background: #eef0f3; font-weight: 600; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
   td.reason { white-space: normal; color: #3b444d; min-width: 10em; }
-  td.actions { white-space: normal; min-width: 13em; }
+  td.actions { white-space: normal; min-width: 10em; }
   td.actions button, td.actions input { margin: .1em .2em .1em 0; }
   .state { display: inline-block; min-width: 4.8em; text-align: center; padding: .1em .5em; border-radius: 3px; color: #fff; font-weight: 600; }
   .state.up { background: #1f883d; }
   .state.down { background: #cf222e; }
   .state.draining { background: #bf8700; }
   .state.disabled { background: #6e7781; }
-  .check { max-width: 14em; }
+  .check { min-width: 8em; max-width: 14em; white-space: normal; }
+  .sub { font-size: 11px; color: #6e7781; white-space: nowrap; }
+  .sub.down { color: #cf222e; }
   .check.failed { color: #cf222e; }
   .badge { font-size: 11px; background: #ddf4ff; color: #0550ae; padding: 0 .4em; border-radius: 3px; margin-left: .4em; }
   button { font: inherit; font-size: 12px; padding: .1em .6em; margin-right: .2em; cursor: pointer; }
   input.weight { width: 4em; font: inherit; font-size: 12px; }
   #tokenbox { display: none; margin-bottom: .8em; }
+  .body { display: flex; flex-wrap: wrap; gap: .8em; align-items: flex-start; }
+  .tablewrap { flex: 1 1 780px; min-width: 0; overflow-x: auto; }
+  .charts { flex: 0 0 252px; display: flex; flex-direction: column; gap: .6em; }
+  figure.chart { margin: 0; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); padding: .35em .5em .3em; }
+  figure.chart figcaption { display: flex; justify-content: space-between; font-size: 12px; color: #5c6670; }
+  figure.chart figcaption b { color: #1d232a; font-variant-numeric: tabular-nums; }
+  figure.chart .span { font-size: 11px; color: #6e7781; }
+  svg.spark { display: block; width: 240px; height: 56px; margin: .2em 0; }
+  svg.spark .line { fill: none; stroke: #0969da; stroke-width: 1.5; stroke-linejoin: round; }
+  svg.spark .area { fill: rgba(9,105,218,.13); }
+  svg.spark.bytes .line { stroke: #8250df; }
+  svg.spark.bytes .area { fill: rgba(130,80,223,.13); }
+  svg.spark .grid { stroke: #e5e8eb; stroke-width: 1; }
+  svg.spark text { font-size: 10px; fill: #6e7781; }
+  td.down { color: #cf222e; }
 </style>
 </head>
 <body>
@@ -91,6 +109,57 @@ function rate(key, total, now) {
   return bytes((total - before) / seconds) + "/s";
 }
 
+function duration(seconds) {
+  if (seconds < 60) return (seconds < 10 && seconds > 0 ? seconds.toFixed(1) : Math.round(seconds)) + " s";
+  if (seconds < 3600) return Math.floor(seconds / 60) + " min " + Math.round(seconds % 60) + " s";
+  return Math.floor(seconds / 3600) + " h " + Math.round((seconds % 3600) / 60) + " min";
+}
+
+function perSecond(n) {
+  return (n >= 100 ? Math.round(n) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) + "/s";
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
+  return node;
+}
+
+// A small line chart of the last minutes, newest on the right, scaled to its own peak.
+function sparkline(values, kind, label) {
+  const width = 240, height = 56, top = 13, bottom = height - 1;
+  const chart = svg("svg", { class: "spark " + kind, width, height, viewBox: "0 0 " + width + " " + height,
+                             role: "img", "aria-label": label, "data-points": values.length });
+  chart.append(svg("line", { class: "grid", x1: 0, y1: bottom, x2: width, y2: bottom }),
+               svg("line", { class: "grid", x1: 0, y1: top, x2: width, y2: top }));
+  if (values.length < 2) {
+    const text = svg("text", { x: 4, y: 36 });
+    text.textContent = "collecting samples…";
+    chart.append(text);
+    return chart;
+  }
+  const peak = Math.max(...values);
+  const scale = peak > 0 ? (bottom - top) / peak : 0;
+  const points = values.map((v, i) => (i * width / (values.length - 1)).toFixed(1) + "," + (bottom - v * scale).toFixed(1));
+  chart.append(svg("path", { class: "area", d: "M0," + bottom + " L" + points.join(" L") + " L" + width + "," + bottom + " Z" }),
+               svg("polyline", { class: "line", points: points.join(" ") }));
+  const text = svg("text", { x: 3, y: 10 });
+  text.textContent = "peak " + (kind === "bytes" ? bytes(peak) + "/s" : perSecond(peak));
+  chart.append(text);
+  return chart;
+}
+
+function chartFigure(title, values, kind, intervalSeconds) {
+  const last = values.length ? values[values.length - 1] : 0;
+  const now = kind === "bytes" ? bytes(last) + "/s" : perSecond(last);
+  const minutes = Math.max(1, Math.round(values.length * intervalSeconds / 60));
+  return el("figure", { class: "chart", "data-chart": kind },
+    el("figcaption", {}, el("span", {}, title), el("b", {}, values.length ? now : "–")),
+    sparkline(values, kind, title + " over the last " + minutes + " min"),
+    el("div", { class: "span" }, values.length ? "last " + minutes + " min, a point every " + intervalSeconds + " s" : "no samples yet"));
+}
+
 function ago(seconds) {
   if (seconds < 60) return Math.round(seconds) + " s ago";
   if (seconds < 3600) return Math.round(seconds / 60) + " min ago";
@@ -124,7 +193,19 @@ function checkCell(check) {
   const text = check.lastResult === "ok"
     ? "ok · " + check.latencyMs.toFixed(1) + " ms"
     : check.lastResult + (check.reason ? ": " + check.reason : "");
-  return el("td", { class: "check " + check.lastResult }, text);
+  const cell = el("td", { class: "check " + check.lastResult }, el("div", { class: "verdict" }, text));
+  if (check.checksTotal !== undefined) {
+    cell.append(el("div", { class: "sub counts" + (check.failuresTotal > 0 ? " down" : "") },
+      check.checksTotal + " checks · " + check.failuresTotal + " failed"));
+  }
+  return cell;
+}
+
+function downtimeCell(b) {
+  const seconds = b.downtimeSeconds || 0;
+  const times = b.downTransitions || 0;
+  return el("td", { class: "num" + (b.state === "down" ? " down" : "") },
+    duration(seconds) + (times ? " · " + times + "× down" : ""));
 }
 
 function backendRow(service, b, now, check) {
@@ -138,10 +219,11 @@ function backendRow(service, b, now, check) {
     el("td", { class: "num" }, b.activeConnections),
     el("td", { class: "num" }, b.totalConnections),
     el("td", { class: "num" }, b.connectFailures),
-    el("td", { class: "num" }, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
-    el("td", { class: "num" }, rate(service.name + "\u0000" + b.name, (b.bytesIn || 0) + (b.bytesOut || 0), now)),
+    el("td", { class: "num" }, el("div", {}, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
+      el("div", { class: "sub" }, rate(service.name + "\u0000" + b.name, (b.bytesIn || 0) + (b.bytesOut || 0), now))),
     el("td", { class: "num" }, b.effectiveWeight === b.weight ? b.weight : b.effectiveWeight + " / " + b.weight),
     checkCell(check),
+    downtimeCell(b),
     el("td", { class: "reason" }, b.lastChangeReason + " (" + ago(b.secondsSinceLastChange) + ")"),
     el("td", { class: "actions" },
       button("drain", () => act(service.name, b.name, "drain")),
@@ -166,14 +248,21 @@ function render(status) {
   if (active && active.classList && active.classList.contains("weight")) return;
   const checks = {};
   for (const c of status.healthChecks || []) checks[c.service + "\u0000" + c.backend] = c;
+  const history = {};
+  const interval = (status.history && status.history.intervalSeconds) || 5;
+  for (const h of (status.history && status.history.services) || []) history[h.name] = h;
   root.replaceChildren(...services.map(service => el("section", { "data-service": service.name },
     el("h2", {}, service.name + " ",
       el("small", {}, service.listen + " · " + service.strategy + " · " + service.activeConnections + " active, " +
         service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND"))),
-    el("table", {},
-      el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
-        "In / out", "Throughput", "Weight", "Last check", "Last change", "Actions"].map(h => el("th", {}, h)))),
-      el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now, checks[service.name + "\u0000" + b.name])))))));
+    el("div", { class: "body" },
+      el("div", { class: "tablewrap" }, el("table", {},
+        el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
+          "In / out", "Weight", "Last check", "Downtime", "Last change", "Actions"].map(h => el("th", {}, h)))),
+        el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now, checks[service.name + "\u0000" + b.name]))))),
+      el("aside", { class: "charts" },
+        chartFigure("Connections", (history[service.name] || {}).connectionsPerSecond || [], "connections", interval),
+        chartFigure("Throughput", (history[service.name] || {}).bytesPerSecond || [], "bytes", interval))))));
   previous = { at: now, bytes: {} };
   for (const service of services) for (const b of service.backends)
     previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);
