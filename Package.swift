@@ -35,7 +35,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeAdmin",
-                dependencies: ["BasculeEventLoop", "BasculeConfig", "BasculeProxy", "CLinux",
+                dependencies: ["BasculeEventLoop", "BasculeConfig", "BasculeProxy", "BasculeHealth", "CLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeBackendService",

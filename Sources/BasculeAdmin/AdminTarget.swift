@@ -1,7 +1,7 @@
 import BasculeProxy
 
-/// What the admin server reads and changes. `Balancer` already has exactly these methods, so
-/// the CLI conforms it with `extension Balancer: AdminTarget {}`; tests use a fake.
+/// What the admin server reads and changes: `ProxyAdminTarget` over the running proxy; tests
+/// use a fake.
 /// Every call is made on the control loop's thread, the one the server runs on.
 public protocol AdminTarget: AnyObject {
     func status() -> [ServiceStatus]

@@ -20,6 +20,9 @@ public final class AccessLogWriter: Sendable {
     private let queuedBytes = Atomic<Int>(0)
     public let droppedLines = Atomic<Int>(0)
     public let writtenLines = Atomic<Int>(0)
+    /// Failed writes (each drops its batch), plus one if the writer thread itself stopped.
+    public let writeErrors = Atomic<Int>(0)
+    private let dead = Atomic<Bool>(false)
     private let maxQueuedBytes = 8 << 20
     private let thread: Mutex<WorkerThread?> = Mutex(nil)
     /// Opened by `init`, then owned by the writer thread.
@@ -36,55 +39,89 @@ public final class AccessLogWriter: Sendable {
     }
 
     public func start() throws(SystemError) {
-        let mailbox = self.mailbox
-        let path = self.path
-        let initialDescriptor = self.initialDescriptor
         let started = WorkerThread(name: "bascule-log") { [self] in
-            var fd = initialDescriptor
-            guard let loop = try? EventLoop() else { return }
-            var failing = false
-            let receiver = try? MailboxReceiver(mailbox, on: loop) { message in
-                switch message {
-                case .lines(let bytes, let count):
-                    if let error = Self.writeAll(fd, bytes) {
-                        self.droppedLines.add(count, ordering: .relaxed)
-                        // Once per failing streak: a full disk would otherwise log once per batch.
-                        if !failing {
-                            self.log?.error("access log write failed; dropping lines until writes succeed",
-                                            metadata: ["path": "\(path)", "error": "\(String(cString: strerror(error)))"])
-                        }
-                        failing = true
-                    } else {
-                        self.writtenLines.add(count, ordering: .relaxed)
-                        failing = false
-                    }
-                    self.queuedBytes.subtract(bytes.count, ordering: .relaxed)
-                case .reopen:
-                    // After logrotate renamed the file: new lines go to a new file at the path.
-                    // Opened before the old one is closed, so a failed reopen keeps logging.
-                    guard path != "-" else { return }
-                    do {
-                        let next = try Self.open(path)
-                        closeDescriptor(fd)
-                        fd = next
-                        failing = false
-                    } catch {
-                        self.log?.error("access log reopen failed; still writing to the old file",
-                                        metadata: ["error": "\(error)"])
-                    }
-                case .stop:
-                    loop.stop()
-                }
-            }
-            try? loop.run()
-            withExtendedLifetime(receiver) {}
-            if path != "-" { closeDescriptor(fd) }
+            run()
         }
         thread.withLock { $0 = started }
     }
 
+    /// The writer thread's body. A writer that cannot run says so once, loudly, and from then
+    /// on `submit` counts every line as dropped instead of queueing it for no one.
+    private func run() {
+        var fd = initialDescriptor
+        defer { if path != "-" { closeDescriptor(fd) } }
+        var failing = false
+        let loop: EventLoop
+        let receiver: MailboxReceiver<Message>
+        do {
+            loop = try EventLoop()
+            receiver = try MailboxReceiver(mailbox, on: loop) { [self] message in
+                switch message {
+                case .lines(let bytes, let count):
+                    write(bytes, lines: count, to: fd, failing: &failing)
+                case .reopen:
+                    reopen(&fd, failing: &failing)
+                case .stop:
+                    loop.stop()
+                }
+            }
+        } catch {
+            writerDied(error)
+            return
+        }
+        do {
+            try loop.run()
+        } catch {
+            writerDied(error)
+        }
+        withExtendedLifetime(receiver) {}
+    }
+
+    private func write(_ bytes: [UInt8], lines count: Int, to fd: Int32, failing: inout Bool) {
+        if let error = Self.writeAll(fd, bytes) {
+            droppedLines.add(count, ordering: .relaxed)
+            writeErrors.add(1, ordering: .relaxed)
+            // Once per failing streak: a full disk would otherwise log once per batch.
+            if !failing {
+                log?.error("access log write failed; dropping lines until writes succeed",
+                           metadata: ["path": "\(path)", "error": "\(String(cString: strerror(error)))"])
+            }
+            failing = true
+        } else {
+            writtenLines.add(count, ordering: .relaxed)
+            failing = false
+        }
+        queuedBytes.subtract(bytes.count, ordering: .relaxed)
+    }
+
+    /// After logrotate renamed the file: new lines go to a new file at the path. Opened
+    /// before the old one is closed, so a failed reopen keeps logging.
+    private func reopen(_ fd: inout Int32, failing: inout Bool) {
+        guard path != "-" else { return }
+        do {
+            let next = try Self.open(path)
+            closeDescriptor(fd)
+            fd = next
+            failing = false
+        } catch {
+            log?.error("access log reopen failed; still writing to the old file",
+                       metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    private func writerDied(_ error: any Error) {
+        dead.store(true, ordering: .relaxed)
+        writeErrors.add(1, ordering: .relaxed)
+        log?.critical("access log writer stopped; every line from now on is dropped",
+                      metadata: ["path": "\(path)", "error": "\(error)"])
+    }
+
     /// From a worker: a batch of complete lines.
     func submit(_ bytes: [UInt8], lines: Int) {
+        if dead.load(ordering: .relaxed) {
+            droppedLines.add(lines, ordering: .relaxed)
+            return
+        }
         if queuedBytes.add(bytes.count, ordering: .relaxed).newValue > maxQueuedBytes {
             queuedBytes.subtract(bytes.count, ordering: .relaxed)
             droppedLines.add(lines, ordering: .relaxed)

@@ -44,9 +44,9 @@ struct DemoCommand: ParsableCommand {
             try Self.waitUntilListening(endpoint, child: child)
         }
 
-        let assembly: BalancerAssembly
+        let assembly: ProxyAssembly
         do {
-            assembly = try BalancerAssembly(configuration: configuration, configPath: config,
+            assembly = try ProxyAssembly(configuration: configuration, configPath: config,
                                             workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
                                             log: Logger(label: "bascule"))
             try assembly.run {

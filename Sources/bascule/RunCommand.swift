@@ -28,7 +28,7 @@ struct RunCommand: ParsableCommand {
         let configuration = try ConfigurationFile.loadOrExit(config)
         let log = Logger(label: "bascule")
         do {
-            let assembly = try BalancerAssembly(configuration: configuration, configPath: config,
+            let assembly = try ProxyAssembly(configuration: configuration, configPath: config,
                                                 workers: ConfigurationFile.resolvedWorkers(configuration, override: workers),
                                                 log: log)
             // "ready" on stdout once every listener is bound: what supervisors and tests wait for.

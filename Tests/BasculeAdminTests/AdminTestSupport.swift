@@ -6,10 +6,6 @@ import Foundation
 import Glibc
 import Logging
 
-/// Compiles only while Balancer's methods match the protocol exactly, which is what lets
-/// the CLI hand a Balancer to the admin server.
-extension Balancer: AdminTarget {}
-
 /// A balancer stand-in: two services, state changed only through the AdminTarget calls.
 final class FakeTarget: AdminTarget, @unchecked Sendable {
     struct Backend {

@@ -14,7 +14,7 @@ import Testing
     private func table(_ config: ServiceConfig, healthy: [Bool]? = nil) throws -> ServiceTable {
         var states = config.backends.map { BackendState(weight: $0.weight) }
         for (index, up) in (healthy ?? []).enumerated() { states[index].healthy = up }
-        return try Balancer.makeTable(id: 0, service: config, counters: config.backends.map { _ in BackendCounters() },
+        return try BackendRegistry.makeTable(id: 0, service: config, counters: config.backends.map { _ in BackendCounters() },
                                       states: states, nowMs: 1_000)
     }
 
@@ -40,10 +40,10 @@ import Testing
     @Test func slowStartRampsTheWeightOfABackendThatJustCameBack() {
         var state = BackendState(weight: 10)
         state.eligibleSinceMs = 1_000
-        #expect(Balancer.effectiveWeight(state, slowStartMs: 10_000, nowMs: 1_000) == 1)
-        #expect(Balancer.effectiveWeight(state, slowStartMs: 10_000, nowMs: 6_000) == 5)
-        #expect(Balancer.effectiveWeight(state, slowStartMs: 10_000, nowMs: 11_000) == 10)
-        #expect(Balancer.effectiveWeight(state, slowStartMs: 0, nowMs: 1_000) == 10)
+        #expect(BackendRegistry.effectiveWeight(state, slowStartMs: 10_000, nowMs: 1_000) == 1)
+        #expect(BackendRegistry.effectiveWeight(state, slowStartMs: 10_000, nowMs: 6_000) == 5)
+        #expect(BackendRegistry.effectiveWeight(state, slowStartMs: 10_000, nowMs: 11_000) == 10)
+        #expect(BackendRegistry.effectiveWeight(state, slowStartMs: 0, nowMs: 1_000) == 10)
     }
 }
 
@@ -52,7 +52,7 @@ import Testing
         let config = ServiceConfig(name: "management", listen: Endpoint(host: "127.0.0.1", port: 8080), strategy: "source-hash",
                                    backends: [BackendConfig(name: "mgmt1", address: Endpoint(host: "127.0.0.1", port: 1)),
                                               BackendConfig(name: "mgmt2", address: Endpoint(host: "127.0.0.1", port: 2), backup: true)])
-        let table = try Balancer.makeTable(id: 0, service: config, counters: [BackendCounters(), BackendCounters()],
+        let table = try BackendRegistry.makeTable(id: 0, service: config, counters: [BackendCounters(), BackendCounters()],
                                            states: [BackendState(weight: 1), BackendState(weight: 1)], nowMs: 1)
         let runtime = ServiceRuntime(table: table, traffic: TrafficStats())
         #expect(runtime.pick(clientHash: 42, excluding: []) == 0)

@@ -1,9 +1,8 @@
-import BasculeAdmin
 import BasculeHealth
 
 /// Health-check results for /metrics and /status, rendered from the monitor's snapshot.
-enum HealthMetrics {
-    static func render(_ results: [[CheckResultSnapshot]]) -> String {
+public enum HealthMetrics {
+    public static func render(_ results: [[CheckResultSnapshot]]) -> String {
         var checks = MetricFamily(name: "bascule_health_checks_total", help: "Active health checks run, by result.", type: .counter)
         var latency = MetricFamily(name: "bascule_health_check_latency_seconds", help: "Active health check latency.", type: .histogram)
         for result in results.joined() where result.checkType != .none {
@@ -17,7 +16,7 @@ enum HealthMetrics {
         return checks.rendered + latency.rendered
     }
 
-    static func status(_ results: [[CheckResultSnapshot]]) -> JSONValue {
+    public static func status(_ results: [[CheckResultSnapshot]]) -> JSONValue {
         .array(results.joined().map { result in
             .object([
                 ("service", .string(result.service)), ("backend", .string(result.backend)),

@@ -1,18 +1,12 @@
-import BasculeBalancing
 import BasculeConfig
 import BasculeEventLoop
 import Glibc
 import Logging
 
-/// Why the balancer could not start, naming the service and address at fault.
-public struct StartupError: Error, CustomStringConvertible {
-    public let description: String
-}
-
-/// The running balancer: worker threads relaying connections, and the control loop (signals,
-/// backend state, reload, shutdown) on the thread that calls `run()`.
-public final class Balancer: EventHandler {
-    public internal(set) var configuration: BasculeConfiguration
+/// The running proxy as a process: worker threads relaying connections, and the control loop
+/// on the thread that calls `run()` — signals, shutdown drain, node drain, readiness. Backend
+/// state is the `registry`'s concern, configuration changes the `reload`'s.
+public final class ProxyController: EventHandler {
     let workerCount: Int
     public var workerCountForMetrics: Int { workerCount }
     let log: Logger
@@ -20,11 +14,8 @@ public final class Balancer: EventHandler {
     private let control: Mailbox<ControlMessage>
     private var controlReceiver: MailboxReceiver<ControlMessage>?
     private var signals: SignalSource?
-    var id = HandlerID.unregistered
-    /// In configuration order; positions are what the admin API and health checks address.
-    var services: [ServiceEntry] = []
-    var nextServiceID = 0
-    var workerMailboxes: [Mailbox<WorkerMessage>] = []
+    private var id = HandlerID.unregistered
+    private let workers = WorkerMailboxes()
     private var threads: [WorkerThread] = []
     private var idleWorkers = Set<Int>()
     private var stoppedWorkers = 0
@@ -32,44 +23,33 @@ public final class Balancer: EventHandler {
     private var drainDeadline: UInt64 = .max
     private var graceEndsAt: UInt64 = .max
     public private(set) var nodeDrained = false
-    var rampTimerAt: UInt64 = .max
     let startedAtMs: UInt64
-    let processLimits = ProcessLimits()
+    private let processLimits = ProcessLimits()
     /// nil when the configuration has no `accessLog`.
     public let accessLog: AccessLogWriter?
-    public internal(set) var reloadCount = 0
-    public internal(set) var reloadFailureCount = 0
-    /// False from a rejected reload until one is applied (true before any reload).
-    public internal(set) var lastReloadSucceeded = true
-    /// What this process started with, for the settings a reload cannot change live.
-    let startupConfiguration: BasculeConfiguration
-    /// Settings the applied file changes but this process still runs with as it started
-    /// (JSON paths); empty when the running process matches the file.
-    public internal(set) var settingsAwaitingRestart: [String] = []
+    /// Every service and backend, their state and the tables the workers route with.
+    public let registry: BackendRegistry
+    /// The configuration in force, and SIGHUP / `bascule ctl reload`.
+    public let reload: ConfigurationReload
 
     /// Called once every listener is bound and every worker started.
     public var onReady: (() -> Void)?
-    /// Reads the configuration again for SIGHUP; set by the CLI. Failures are every error.
-    public var configurationSource: (() -> Result<BasculeConfiguration, ConfigErrors>)?
-    /// Told after a reload has been applied, so health checks can follow the new backends.
-    public var onReload: ((BasculeConfiguration) -> Void)?
     /// Told when a drain begins (SIGTERM), so readiness can turn false before listeners close.
     public var onDrain: (() -> Void)?
-    /// Told when client traffic (not an active check) took a backend down, so the active
-    /// checker knows it must see `rise` good checks before the backend returns.
-    public var onPassiveDown: ((_ service: Int, _ backend: Int) -> Void)?
 
     /// Must be called before any other thread is started: it blocks the shutdown and reload
     /// signals so that only the control loop receives them.
     public init(configuration: BasculeConfiguration, workers: Int, log: Logger) throws {
-        self.configuration = configuration
-        startupConfiguration = configuration
         workerCount = max(1, workers)
         self.log = log
         accessLog = try configuration.accessLog.map { try AccessLogWriter(path: $0, log: log) }
         loop = try EventLoop()
         startedAtMs = loop.nowMs
         control = try Mailbox()
+        registry = try BackendRegistry(services: configuration.services, workerCount: workerCount,
+                                       workers: self.workers, loop: loop, log: log)
+        reload = ConfigurationReload(configuration: configuration, registry: registry, workers: self.workers,
+                                     processLimits: processLimits, log: log)
         id = loop.register(self)
         signal(SIGPIPE, SIG_IGN)
         signals = try SignalSource(signals: [SIGTERM, SIGINT, SIGHUP, SIGUSR1], on: loop) { [unowned self] signal in
@@ -78,9 +58,11 @@ public final class Balancer: EventHandler {
         controlReceiver = try MailboxReceiver(control, on: loop) { [unowned self] message in
             self.receive(message)
         }
-        services = try configuration.services.map { try makeEntry($0, carrying: nil) }
         processLimits.limit.store(configuration.maxConnections ?? 0, ordering: .relaxed)
     }
+
+    /// The configuration in force (the last one applied).
+    public var configuration: BasculeConfiguration { reload.configuration }
 
     /// The loop health checks and the admin server run on (this thread's).
     public var controlLoop: EventLoop { loop }
@@ -90,36 +72,16 @@ public final class Balancer: EventHandler {
     /// Bound address per service name (the real port when the config said 0).
     public var boundAddresses: [String: SocketAddress] {
         var result: [String: SocketAddress] = [:]
-        for entry in services { result[entry.config.name] = entry.boundAddress }
+        for entry in registry.services { result[entry.config.name] = entry.boundAddress }
         return result
-    }
-
-    /// One listening socket per worker, all bound before any is used, so a port in use fails
-    /// the start (or the reload) as a whole with the service and address named.
-    func bindListeners(for service: ServiceConfig) throws -> [Int32] {
-        let address = try SocketAddress(service.listen)
-        var fds: [Int32] = []
-        do {
-            for _ in 0..<workerCount {
-                fds.append(try SocketCalls.listener(on: address))
-            }
-        } catch {
-            fds.forEach(closeDescriptor)
-            throw StartupError(description: "service \(service.name): cannot listen on \(service.listen): \(error.reason)")
-        }
-        if !SocketCalls.isHeldLocally(address) {
-            log.notice("listening on an address this host does not hold yet (FREEBIND): clients arrive once it is assigned here, as keepalived or BGP would",
-                       metadata: ["service": "\(service.name)", "listen": "\(service.listen)"])
-        }
-        return fds
     }
 
     /// Starts the workers and runs the control loop until shutdown completes.
     public func run() throws {
         var listeners: [[Int32]] = []
         do {
-            for entry in services {
-                let fds = try bindListeners(for: entry.config)
+            for entry in registry.services {
+                let fds = try ListenerBinding.bind(entry.config, workers: workerCount, log: log)
                 entry.boundAddress = SocketCalls.localAddress(fds[0])
                 listeners.append(fds)
             }
@@ -131,8 +93,8 @@ public final class Balancer: EventHandler {
         try accessLog?.start()
         for index in 0..<workerCount {
             let mailbox = try Mailbox<WorkerMessage>()
-            workerMailboxes.append(mailbox)
-            let initial = zip(services, listeners).map { entry, fds in
+            workers.add(mailbox)
+            let initial = zip(registry.services, listeners).map { entry, fds in
                 WorkerService(table: entry.table, traffic: entry.traffic[index], listener: fds[index])
             }
             let control = self.control
@@ -150,7 +112,7 @@ public final class Balancer: EventHandler {
                 }
             })
         }
-        for entry in services {
+        for entry in registry.services {
             log.info("serving", metadata: [
                 "service": "\(entry.config.name)", "listen": "\(entry.boundAddress.map { "\($0)" } ?? "?")",
                 "strategy": "\(entry.config.strategy)", "backends": "\(entry.config.backends.count)", "workers": "\(workerCount)",
@@ -167,7 +129,7 @@ public final class Balancer: EventHandler {
         kill(getpid(), SIGTERM)
     }
 
-    // MARK: Control loop
+    // MARK: Signals
 
     private func handleSignal(_ signal: Int32) {
         switch signal {
@@ -181,7 +143,7 @@ public final class Balancer: EventHandler {
             }
             beginDrain()
         case SIGHUP:
-            reload()
+            reload.reload()
         case SIGUSR1:
             if let accessLog {
                 log.notice("SIGUSR1: reopening the access log", metadata: ["path": "\(accessLog.path)"])
@@ -193,6 +155,8 @@ public final class Balancer: EventHandler {
             break
         }
     }
+
+    // MARK: Drain and readiness
 
     /// Shutdown: readiness turns false at once; after `drainGraceMs` (0: at once) listeners
     /// close and open connections get up to the longest drainTimeoutMs to finish.
@@ -214,7 +178,7 @@ public final class Balancer: EventHandler {
         log.notice("draining: no new connections; waiting for open ones", metadata: ["timeoutMs": "\(timeout)"])
         drainDeadline = loop.nowMs + UInt64(timeout)
         loop.schedule(id, atMs: drainDeadline)
-        for mailbox in workerMailboxes { mailbox.post(.stopAccepting) }
+        workers.broadcast(.stopAccepting)
     }
 
     /// Why this node should not be sent new clients, or nil. Backend health is the admin
@@ -236,8 +200,10 @@ public final class Balancer: EventHandler {
     }
 
     private func closeEverything() {
-        for mailbox in workerMailboxes { mailbox.post(.closeAll) }
+        workers.broadcast(.closeAll)
     }
+
+    // MARK: Control loop
 
     private func receive(_ message: ControlMessage) {
         switch message {
@@ -251,18 +217,13 @@ public final class Balancer: EventHandler {
             stoppedWorkers += 1
             if stoppedWorkers == workerCount { loop.stop() }
         case .connectFailed(let counters, let code):
-            for (position, entry) in services.enumerated() {
-                if let backend = entry.counters.firstIndex(where: { $0 === counters }) {
-                    passiveCheck(service: position, backend: backend, errno: code)
-                }
-            }
+            registry.connectFailed(counters: counters, errno: code)
         }
     }
 
     public func handleEvent(_ events: EpollEvents, tag: UInt8) {}
 
     public func handleTimer(nowMs: UInt64) {
-        if rampTimerAt != .max && nowMs >= rampTimerAt { advanceRamps(nowMs: nowMs) }
         guard draining else { return }
         if graceEndsAt != .max {
             if nowMs >= graceEndsAt { stopAccepting() } else { loop.schedule(id, atMs: graceEndsAt) }

@@ -2,10 +2,37 @@ import BasculeBalancing
 import BasculeConfig
 import BasculeEventLoop
 import Glibc
+import Logging
 
-/// Backend state on the control thread: health (checks), admin state and weight (runtime
-/// API), slow start; every change rebuilds the service's table and publishes it.
-extension Balancer {
+/// The control thread's record of every service and backend: health (checks, and passive
+/// checks on client traffic), admin state and weight (runtime API), slow start. Every change
+/// rebuilds the service's table and publishes it to the workers; they never see this state.
+public final class BackendRegistry: EventHandler {
+    let loop: EventLoop
+    let workerCount: Int
+    let log: Logger
+    private let workers: WorkerMailboxes
+    private var id = HandlerID.unregistered
+    /// In configuration order; positions are what the admin API and health checks address.
+    var services: [ServiceEntry] = []
+    private var nextServiceID = 0
+    private var rampTimerAt: UInt64 = .max
+    /// Table rebuilds that failed after a state change; the workers keep the previous table.
+    public private(set) var tableRebuildFailures = 0
+
+    /// Told when client traffic (not an active check) took a backend down, so the active
+    /// checker knows it must see `rise` good checks before the backend returns.
+    public var onPassiveDown: ((_ service: Int, _ backend: Int) -> Void)?
+
+    init(services: [ServiceConfig], workerCount: Int, workers: WorkerMailboxes, loop: EventLoop, log: Logger) throws {
+        self.loop = loop
+        self.workerCount = workerCount
+        self.workers = workers
+        self.log = log
+        id = loop.register(self)
+        self.services = try services.map { try makeEntry($0, carrying: nil) }
+    }
+
     func makeEntry(_ service: ServiceConfig, carrying old: ServiceEntry?) throws -> ServiceEntry {
         var counters: [BackendCounters] = []
         var states: [BackendState] = []
@@ -80,6 +107,8 @@ extension Balancer {
         return SlowStart.effectiveWeight(configured: state.weight, elapsedMs: elapsed, slowStartMs: slowStartMs)
     }
 
+    // MARK: Changes from checks and the runtime API
+
     /// Health checks report here (service and backend are positions in the configuration).
     public func setHealth(service: Int, backend: Int, healthy: Bool, reason: String) {
         guard services.indices.contains(service), services[service].states.indices.contains(backend),
@@ -140,10 +169,20 @@ extension Balancer {
         publish(entry)
     }
 
+    /// A worker's connect failed; the counters identify the backend across table rebuilds
+    /// and reloads.
+    func connectFailed(counters: BackendCounters, errno code: Int32) {
+        for (position, entry) in services.enumerated() {
+            if let backend = entry.counters.firstIndex(where: { $0 === counters }) {
+                passiveCheck(service: position, backend: backend, errno: code)
+            }
+        }
+    }
+
     /// Consecutive connect failures on real traffic take a backend out at once, without
     /// waiting for the next active check. Only where an active check exists: it is what brings
     /// the backend back.
-    func passiveCheck(service: Int, backend: Int, errno code: Int32) {
+    private func passiveCheck(service: Int, backend: Int, errno code: Int32) {
         let entry = services[service]
         guard entry.config.healthCheck.type != .none, entry.states[backend].healthy else { return }
         let failures = entry.counters[backend].consecutiveFailures.load(ordering: .relaxed)
@@ -154,13 +193,34 @@ extension Balancer {
         onPassiveDown?(service, backend)
     }
 
+    // MARK: Publishing tables
+
+    /// Rebuilds the service's table from its states and hands it to every worker. A rebuild
+    /// that fails leaves the workers on the previous table: logged and counted, never silent.
     func publish(_ entry: ServiceEntry) {
-        guard let table = try? Self.makeTable(id: entry.id, service: entry.config, counters: entry.counters,
-                                              states: entry.states, nowMs: loop.nowMs, limits: entry.limits) else { return }
+        let table: ServiceTable
+        do {
+            table = try Self.makeTable(id: entry.id, service: entry.config, counters: entry.counters,
+                                       states: entry.states, nowMs: loop.nowMs, limits: entry.limits)
+        } catch {
+            tableRebuildFailures += 1
+            log.error("table rebuild failed; workers keep the previous table", metadata: [
+                "service": "\(entry.config.name)", "error": "\(error)",
+            ])
+            return
+        }
         entry.table = table
-        for mailbox in workerMailboxes { mailbox.post(.table(table)) }
+        workers.broadcast(.table(table))
         scheduleRampIfNeeded()
     }
+
+    /// Replaces every service at once (a reload that has already built and bound them all).
+    func replaceServices(_ entries: [ServiceEntry]) {
+        services = entries
+        scheduleRampIfNeeded()
+    }
+
+    // MARK: Slow start
 
     private func isRamping(_ entry: ServiceEntry, nowMs: UInt64, slackMs: UInt64 = 0) -> Bool {
         entry.config.slowStartMs > 0 && entry.states.contains {
@@ -168,16 +228,20 @@ extension Balancer {
         }
     }
 
-    func scheduleRampIfNeeded() {
+    private func scheduleRampIfNeeded() {
         if rampTimerAt == .max && services.contains(where: { isRamping($0, nowMs: loop.nowMs) }) {
             rampTimerAt = loop.nowMs + 100
             loop.schedule(id, atMs: rampTimerAt)
         }
     }
 
+    public func handleEvent(_ events: EpollEvents, tag: UInt8) {}
+
     /// Republishes the tables of services whose backends are still ramping up, so their
     /// effective weight grows in steps of 100 ms.
-    func advanceRamps(nowMs: UInt64) {
+    public func handleTimer(nowMs: UInt64) {
+        guard rampTimerAt != .max else { return }
+        guard nowMs >= rampTimerAt else { return loop.schedule(id, atMs: rampTimerAt) }
         rampTimerAt = .max
         for entry in services where isRamping(entry, nowMs: nowMs, slackMs: 100) {
             publish(entry)
@@ -190,61 +254,6 @@ extension Balancer {
         case .draining: return "draining"
         case .disabled: return "disabled"
         case .enabled: return state.healthy ? "up" : "down"
-        }
-    }
-
-    /// Connect-time and duration histograms per service, summed over workers.
-    public func connectionHistograms() -> [ServiceHistograms] {
-        services.map { entry in
-            ServiceHistograms(service: entry.config.name,
-                              connect: entry.traffic.map { $0.histograms.connect }.snapshot(),
-                              duration: entry.traffic.map { $0.histograms.duration }.snapshot())
-        }
-    }
-
-    /// A snapshot for the admin endpoints.
-    public func status() -> [ServiceStatus] {
-        var realtime = timespec()
-        clock_gettime(CLOCK_REALTIME, &realtime)
-        let wallSeconds = Double(realtime.tv_sec) + Double(realtime.tv_nsec) / 1e9
-        let nowMs = loop.nowMs
-        return services.map { entry in
-            let backends = entry.config.backends.enumerated().map { index, backend in
-                let state = entry.states[index]
-                let counters = entry.counters[index]
-                var status = BackendStatus(
-                    name: backend.name, address: backend.address.description, backup: backend.backup,
-                    healthy: state.healthy, admin: state.admin, weight: state.weight,
-                    effectiveWeight: Self.effectiveWeight(state, slowStartMs: entry.config.slowStartMs, nowMs: loop.nowMs),
-                    state: Self.stateName(state),
-                    activeConnections: counters.active.load(ordering: .relaxed),
-                    totalConnections: counters.total.load(ordering: .relaxed),
-                    connectFailures: counters.connectFailures.load(ordering: .relaxed),
-                    bytesIn: counters.totalBytesIn, bytesOut: counters.totalBytesOut,
-                    lastChangeReason: state.lastChangeReason,
-                    secondsSinceLastChange: Double(loop.nowMs &- state.lastChangeAtMs) / 1000)
-                status.connectFailuresByReason = ConnectErrorReason.allCases.map { ($0, counters.connectFailures($0)) }
-                status.lastChangeTimestamp = ((wallSeconds - Double(nowMs &- state.lastChangeAtMs) / 1000) * 1000).rounded() / 1000
-                status.downTransitions = state.downTransitions
-                status.upTransitions = state.upTransitions
-                let ongoingMs = state.healthy ? 0 : nowMs &- state.downSinceMs
-                status.downtimeSeconds = Double(state.downtimeMs + ongoingMs) / 1000
-                status.maxConnections = backend.maxConnections
-                return status
-            }
-            var status = ServiceStatus(
-                name: entry.config.name, listen: entry.boundAddress.map { "\($0)" } ?? entry.config.listen.description,
-                strategy: entry.config.strategy,
-                connectionsAccepted: entry.traffic.reduce(0) { $0 + $1.accepted.load(ordering: .relaxed) },
-                connectionsFailed: entry.traffic.reduce(0) { $0 + $1.failed.load(ordering: .relaxed) },
-                backends: backends)
-            status.connectionsDenied = entry.traffic.reduce(0) { $0 + $1.denied.load(ordering: .relaxed) }
-            status.connectionsRefused = entry.traffic.reduce(0) { $0 + $1.refused.load(ordering: .relaxed) }
-            status.proxyHeadersRejected = entry.traffic.reduce(0) { $0 + $1.rejectedProxyHeaders.load(ordering: .relaxed) }
-            status.retries = entry.traffic.reduce(0) { $0 + $1.retries.load(ordering: .relaxed) }
-            status.maxConnections = entry.config.maxConnections
-            status.maxConnectionsPerClient = entry.config.maxConnectionsPerClient
-            return status
         }
     }
 }

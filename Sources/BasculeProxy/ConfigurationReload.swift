@@ -1,11 +1,48 @@
 import BasculeConfig
 import BasculeEventLoop
+import Logging
 
 /// Hot reload (SIGHUP, `bascule ctl reload`): the new file is validated first and applied as a
 /// whole or not at all. Services that keep their name and listen address keep their listeners,
 /// counters and the health of unchanged backends; new ones start listening; removed ones stop
 /// accepting while their open connections run on. Open connections are never touched.
-extension Balancer {
+public final class ConfigurationReload {
+    /// The configuration in force: the one started with, then the last one applied.
+    public private(set) var configuration: BasculeConfiguration
+    /// What this process started with, for the settings a reload cannot change live.
+    private let startupConfiguration: BasculeConfiguration
+    private let registry: BackendRegistry
+    private let workers: WorkerMailboxes
+    private let processLimits: ProcessLimits
+    private let log: Logger
+    public private(set) var reloadCount = 0
+    public private(set) var reloadFailureCount = 0
+    /// False from a rejected reload until one is applied (true before any reload).
+    public private(set) var lastReloadSucceeded = true
+    /// Reloads applied after which what follows the backends (the health checks) could not be
+    /// rebuilt; see `onReload`.
+    public private(set) var followUpFailureCount = 0
+    /// Settings the applied file changes but this process still runs with as it started
+    /// (JSON paths); empty when the running process matches the file.
+    public private(set) var settingsAwaitingRestart: [String] = []
+
+    /// Reads the configuration again; set by the CLI. Failures are every error.
+    public var configurationSource: (() -> Result<BasculeConfiguration, ConfigErrors>)?
+    /// Told after a reload has been applied, so health checks can follow the new backends. An
+    /// error it throws cannot undo the reload (the workers already route by the new file): it
+    /// is logged and counted in `followUpFailureCount`.
+    public var onReload: ((BasculeConfiguration) throws -> Void)?
+
+    init(configuration: BasculeConfiguration, registry: BackendRegistry, workers: WorkerMailboxes,
+         processLimits: ProcessLimits, log: Logger) {
+        self.configuration = configuration
+        startupConfiguration = configuration
+        self.registry = registry
+        self.workers = workers
+        self.processLimits = processLimits
+        self.log = log
+    }
+
     @discardableResult
     public func reload() -> Bool {
         reloadConfiguration().isEmpty
@@ -30,17 +67,30 @@ extension Balancer {
                 try apply(next)
                 reloadCount += 1
                 lastReloadSucceeded = true
-                return []
             } catch {
                 reloadFailureCount += 1
                 lastReloadSucceeded = false
                 log.error("reload rejected: \(error); keeping the running configuration")
                 return ["\(error)"]
             }
+            notifyFollowers(next)
+            return []
+        }
+    }
+
+    private func notifyFollowers(_ next: BasculeConfiguration) {
+        do {
+            try onReload?(next)
+        } catch {
+            followUpFailureCount += 1
+            log.error("reload applied, but health checks could not be rebuilt for the new backends", metadata: [
+                "error": "\(error)",
+            ])
         }
     }
 
     func apply(_ next: BasculeConfiguration) throws {
+        let services = registry.services
         // Bind every new listener before changing anything, so a port in use rejects the
         // reload as a whole.
         var kept: [ServiceEntry?] = []
@@ -49,7 +99,9 @@ extension Balancer {
             for (position, service) in next.services.enumerated() {
                 let old = services.first { $0.config.name == service.name && $0.config.listen == service.listen }
                 kept.append(old)
-                if old == nil { newListeners[position] = try bindListeners(for: service) }
+                if old == nil {
+                    newListeners[position] = try ListenerBinding.bind(service, workers: registry.workerCount, log: log)
+                }
             }
         } catch {
             newListeners.values.joined().forEach(closeDescriptor)
@@ -60,7 +112,7 @@ extension Balancer {
         for (position, service) in next.services.enumerated() {
             let entry: ServiceEntry
             do {
-                entry = try makeEntry(service, carrying: kept[position])
+                entry = try registry.makeEntry(service, carrying: kept[position])
             } catch {
                 newListeners.values.joined().forEach(closeDescriptor)
                 throw error
@@ -71,26 +123,24 @@ extension Balancer {
         let removed = services.filter { old in !entries.contains { $0.id == old.id } }
         for old in removed {
             log.notice("reload: service removed; it stops accepting, open connections continue", metadata: ["service": "\(old.config.name)"])
-            for mailbox in workerMailboxes { mailbox.post(.removeService(id: old.id)) }
+            workers.broadcast(.removeService(id: old.id))
         }
         for (position, entry) in entries.enumerated() {
             if let fds = newListeners[position] {
                 entry.boundAddress = SocketCalls.localAddress(fds[0])
                 log.notice("reload: service added", metadata: ["service": "\(entry.config.name)", "listen": "\(entry.config.listen)"])
-                for (worker, mailbox) in workerMailboxes.enumerated() {
+                for (worker, mailbox) in workers.all.enumerated() {
                     mailbox.post(.addService(WorkerService(table: entry.table, traffic: entry.traffic[worker], listener: fds[worker])))
                 }
             } else {
-                for mailbox in workerMailboxes { mailbox.post(.table(entry.table)) }
+                workers.broadcast(.table(entry.table))
             }
         }
-        services = entries
+        registry.replaceServices(entries)
         configuration = next
         noteSettingsAwaitingRestart(next)
         processLimits.limit.store(next.maxConnections ?? 0, ordering: .relaxed)
         log.notice("configuration reloaded", metadata: ["services": "\(entries.count)"])
-        scheduleRampIfNeeded()
-        onReload?(next)
     }
 
     /// The worker threads, the access-log writer and the admin socket are made once at start;

@@ -1,0 +1,90 @@
+import BasculeHealth
+import BasculeProxy
+
+/// The /metrics families of the running process beyond the status snapshot `MetricsPage`
+/// renders: reloads, workers and drain, control-plane failures, connection histograms, the
+/// access log. Defined here, with the rest of the admin surface; the CLI only wires them.
+public enum ProxyMetrics {
+    /// Adds the process's own families and health-check results to /metrics and /status.
+    public static func expose(_ controller: ProxyController, on admin: AdminServer,
+                              healthResults: @escaping () -> [[CheckResultSnapshot]]) {
+        admin.extraMetrics = [
+            { control(controller) },
+            { HealthMetrics.render(healthResults()) },
+            { histograms(controller.registry.connectionHistograms()) },
+            { controller.accessLog.map(accessLog) ?? "" },
+        ]
+        admin.extraStatus = [
+            (key: "healthChecks", value: { HealthMetrics.status(healthResults()) }),
+            (key: "settingsAwaitingRestart", value: { .array(controller.reload.settingsAwaitingRestart.map { .string($0) }) }),
+        ]
+    }
+
+    static func control(_ controller: ProxyController) -> String {
+        let reload = controller.reload
+        var reloads = MetricFamily(name: "bascule_config_reloads_total", help: "Configuration reloads applied.", type: .counter)
+        reloads.add(reload.reloadCount)
+        var failures = MetricFamily(name: "bascule_config_reload_failures_total",
+                                    help: "Configuration reloads rejected (invalid file, port in use).", type: .counter)
+        failures.add(reload.reloadFailureCount)
+        var followUp = MetricFamily(name: "bascule_reload_health_rebuild_failures_total",
+                                    help: "Reloads applied after which the health checks could not be rebuilt for the new backends.",
+                                    type: .counter)
+        followUp.add(reload.followUpFailureCount)
+        var rebuilds = MetricFamily(name: "bascule_table_rebuild_failures_total",
+                                    help: "Routing-table rebuilds that failed after a backend state change; workers kept the previous table.",
+                                    type: .counter)
+        rebuilds.add(controller.registry.tableRebuildFailures)
+        var pending = MetricFamily(name: "bascule_config_restart_pending",
+                                   help: "1 while the applied file changes workers, accessLog or admin.listen, which only a restart applies.",
+                                   type: .gauge)
+        pending.add(reload.settingsAwaitingRestart.isEmpty ? 0 : 1)
+        var lastReload = MetricFamily(name: "bascule_config_last_reload_successful",
+                                      help: "0 when the last reload was rejected, else 1 (also before any reload).", type: .gauge)
+        lastReload.add(reload.lastReloadSucceeded ? 1 : 0)
+        var processLimit = MetricFamily(name: "bascule_max_connections",
+                                        help: "The process-wide maxConnections (only when set).", type: .gauge)
+        if let limit = reload.configuration.maxConnections { processLimit.add(limit) }
+        var workers = MetricFamily(name: "bascule_workers", help: "Worker threads relaying connections.", type: .gauge)
+        workers.add(controller.workerCountForMetrics)
+        var draining = MetricFamily(name: "bascule_draining", help: "1 while the process drains for shutdown.", type: .gauge)
+        draining.add(controller.draining ? 1 : 0)
+        var drained = MetricFamily(name: "bascule_node_drained", help: "1 while an operator has drained the whole node (POST /drain).", type: .gauge)
+        drained.add(controller.nodeDrained ? 1 : 0)
+        return [reloads, failures, lastReload, followUp, rebuilds, pending].map(\.rendered).joined()
+            + (processLimit.hasSamples ? processLimit.rendered : "")
+            + [workers, draining, drained].map(\.rendered).joined()
+    }
+
+    static func histograms(_ services: [ServiceHistograms]) -> String {
+        var connect = MetricFamily(name: "bascule_connect_duration_seconds",
+                                   help: "Time from accepting a client to its backend connection being established.", type: .histogram)
+        var duration = MetricFamily(name: "bascule_connection_duration_seconds",
+                                    help: "Lifetime of client connections, accept to close.", type: .histogram)
+        for service in services {
+            let labels = [("service", service.service)]
+            for (family, snapshot) in [(0, service.connect), (1, service.duration)] {
+                let buckets = zip(snapshot.boundsSeconds, snapshot.cumulative).map { (le: $0, count: $1) }
+                if family == 0 {
+                    connect.addHistogram(labels, buckets: buckets, sum: snapshot.sumSeconds, count: snapshot.count)
+                } else {
+                    duration.addHistogram(labels, buckets: buckets, sum: snapshot.sumSeconds, count: snapshot.count)
+                }
+            }
+        }
+        return connect.rendered + duration.rendered
+    }
+
+    static func accessLog(_ writer: AccessLogWriter) -> String {
+        var written = MetricFamily(name: "bascule_access_log_lines_total", help: "Access-log lines written.", type: .counter)
+        written.add(writer.writtenLines.load(ordering: .relaxed))
+        var dropped = MetricFamily(name: "bascule_access_log_dropped_lines_total",
+                                   help: "Access-log lines dropped because the writer fell behind or a write failed.", type: .counter)
+        dropped.add(writer.droppedLines.load(ordering: .relaxed))
+        var errors = MetricFamily(name: "bascule_access_log_write_errors_total",
+                                  help: "Access-log writes that failed (disk full, file gone bad), and 1 if the writer thread could not start.",
+                                  type: .counter)
+        errors.add(writer.writeErrors.load(ordering: .relaxed))
+        return written.rendered + dropped.rendered + errors.rendered
+    }
+}

@@ -1,0 +1,76 @@
+import BasculeAdmin
+import BasculeConfig
+import BasculeEventLoop
+import BasculeHealth
+import BasculeProxy
+import Logging
+
+/// The running pieces of one `bascule run` (or demo): the proxy, and the admin server and
+/// health checks on its control loop. Composition only; each piece lives in its library.
+final class ProxyAssembly {
+    let controller: ProxyController
+    let admin: AdminServer
+    private(set) var health: HealthMonitor?
+    private let log: Logger
+
+    init(configuration: BasculeConfiguration, configPath: String, workers: Int, log: Logger) throws {
+        do {
+            controller = try ProxyController(configuration: configuration, workers: workers, log: log)
+            admin = try AdminServer(loop: controller.controlLoop, config: configuration.admin,
+                                    target: ProxyAdminTarget(controller), log: Logger(label: "bascule.admin"))
+        } catch {
+            throw AssemblyError(description: "\(error)")
+        }
+        self.log = log
+        health = try Self.makeMonitor(configuration, registry: controller.registry, loop: controller.controlLoop, log: log)
+        controller.reload.configurationSource = { ConfigurationFile.load(configPath) }
+        controller.registry.onPassiveDown = { [unowned self] service, backend in
+            self.health?.noteDown(service: service, backend: backend)
+        }
+        // The monitor addresses backends by position, which a reload may change: build a new
+        // one over the new file, told which backends the registry already has down.
+        controller.reload.onReload = { [unowned self] next in
+            self.admin.updateToken(next.admin.token)
+            self.health?.stop()
+            self.health = nil
+            self.health = try Self.makeMonitor(next, registry: self.controller.registry, loop: self.controller.controlLoop, log: self.log)
+            self.health?.start()
+        }
+        ProxyMetrics.expose(controller, on: admin) { [unowned self] in self.health?.results() ?? [] }
+    }
+
+    private static func makeMonitor(_ configuration: BasculeConfiguration, registry: BackendRegistry,
+                                    loop: EventLoop, log: Logger) throws -> HealthMonitor {
+        let monitor: HealthMonitor
+        do {
+            monitor = try HealthMonitor(loop: loop, configuration: configuration,
+                                        log: Logger(label: "bascule.health")) { [unowned registry] service, backend, healthy, reason in
+                registry.setHealth(service: service, backend: backend, healthy: healthy, reason: reason)
+            }
+        } catch {
+            throw AssemblyError(description: "\(error)")
+        }
+        for (service, config) in configuration.services.enumerated() {
+            for backend in config.backends.indices where !registry.isHealthy(service: service, backend: backend) {
+                monitor.noteDown(service: service, backend: backend)
+            }
+        }
+        return monitor
+    }
+
+    func run(onReady: @escaping () -> Void) throws {
+        health?.start()
+        controller.onReady = onReady
+        do {
+            try controller.run()
+        } catch let error as StartupError {
+            throw AssemblyError(description: "\(error)")
+        }
+        health?.stop()
+        admin.close()
+    }
+}
+
+struct AssemblyError: Error, CustomStringConvertible {
+    let description: String
+}
