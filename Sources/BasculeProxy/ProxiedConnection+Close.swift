@@ -1,0 +1,76 @@
+import BasculeEventLoop
+import CLinux
+import Glibc
+
+/// Closing: counters, histograms, the access-log line, resets when one side failed.
+extension ProxiedConnection {
+    func finish(_ reason: CloseReason) {
+        if closed { return }
+        closed = true
+        switch reason {
+        case .noBackend, .connectFailed, .descriptorLimit: service.traffic.failed.bump()
+        default: break
+        }
+        let durationNs = cl_monotonic_ns() &- startNs
+        service.traffic.histograms.duration.record(nanoseconds: durationNs)
+        if worker.accessLog != nil {
+            worker.recordAccess(service: service.table.config.name, client: clientAddress,
+                                backend: connectedNs > 0 ? backendName : nil,
+                                connectMs: connectedNs > 0 ? Double(connectedNs &- startNs) / 1e6 : nil,
+                                durationMs: Double(durationNs) / 1e6, bytesIn: up.bytes, bytesOut: down.bytes,
+                                end: endDescription(reason))
+        }
+        // When one side failed, the other is reset rather than closed: a FIN would tell it the
+        // stream ended, and a download or upload cut in the middle would look complete. The
+        // same for both sides of a connection still open when a shutdown's drain time is up.
+        switch reason {
+        case .backendError:
+            SocketCalls.resetOnClose(client)
+        case .clientError where backend >= 0:
+            SocketCalls.resetOnClose(backend)
+        case .shutdown:
+            SocketCalls.resetOnClose(client)
+            if backend >= 0 { SocketCalls.resetOnClose(backend) }
+        default:
+            break
+        }
+        closeDescriptor(client)
+        if backend >= 0 { closeDescriptor(backend) }
+        admission.release()
+        if let counters {
+            counters.active.subtract(1, ordering: .relaxed)
+            self.counters = nil
+        }
+        release(up)
+        release(down)
+        up = RelayDirection()
+        down = RelayDirection()
+        worker.loop.unregister(id)
+        worker.connectionFinished(self, reason: reason)
+    }
+
+    func endDescription(_ reason: CloseReason) -> String {
+        switch reason {
+        case .completed: return backendClosedFirst ? "backend closed" : "client closed"
+        case .clientError: return "client error"
+        case .backendError: return "backend error"
+        case .idleTimeout: return "idle timeout"
+        case .noBackend: return "no backend"
+        case .connectFailed: return "connect failed"
+        case .descriptorLimit: return "descriptor limit"
+        case .backendsFull, .refusedByLimit: return "refused by limit"
+        case .deniedByAccessList: return "denied"
+        case .badProxyHeader: return "bad proxy header"
+        case .shutdown: return "shutdown"
+        }
+    }
+
+    func release(_ direction: RelayDirection) {
+        if let pipe = direction.pipe {
+            worker.pipes.give(pipe, empty: direction.pipeBytes == 0)
+        }
+        if let buffer = direction.pending {
+            worker.buffers.give(buffer)
+        }
+    }
+}

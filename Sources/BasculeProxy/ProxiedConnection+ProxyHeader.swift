@@ -1,0 +1,74 @@
+import BasculeConfig
+import BasculeEventLoop
+import Glibc
+
+/// PROXY protocol: reading an upstream balancer's header before choosing a backend, and
+/// writing one for the backend ahead of the client's bytes.
+extension ProxiedConnection {
+    /// Reads the upstream balancer's header without consuming what follows it: peek, parse,
+    /// then read exactly the header's bytes, so the client's own data stays in the socket.
+    func readProxyHeader() {
+        let scratch = worker.scratch
+        let window = min(scratch.count, 4096)
+        let peeked = Glibc.recv(client, scratch.baseAddress, window, Int32(MSG_PEEK))
+        if peeked < 0 {
+            if errno == EAGAIN || errno == EINTR { return }
+            finish(.clientError)
+            return
+        }
+        if peeked == 0 {
+            rejectProxyHeader()
+            return
+        }
+        switch ProxyProtocolParser.parse(UnsafeRawBufferPointer(rebasing: scratch[0..<peeked]), limit: window) {
+        case .needMoreData:
+            if peeked == window { rejectProxyHeader() }
+        case .invalid:
+            rejectProxyHeader()
+        case .complete(let header, let consumed):
+            guard Glibc.recv(client, scratch.baseAddress, consumed, 0) == consumed else {
+                finish(.clientError)
+                return
+            }
+            awaitingProxyHeader = false
+            if let source = header.source { clientAddress = source }
+            destinationAddress = header.destination
+            let table = service.table
+            if let accessList = table.accessList, !accessList.permits(clientAddress) {
+                service.traffic.denied.bump()
+                worker.noteRefusal(service, "denied by allow/deny", peer: clientAddress)
+                finish(.deniedByAccessList)
+                return
+            }
+            // Process and service places were taken at accept; the client's is taken now.
+            guard admission.admitClient(clientAddress, table: table) else {
+                service.traffic.refused.bump()
+                worker.noteRefusal(service, "refused by a connection limit", peer: clientAddress)
+                finish(.refusedByLimit)
+                return
+            }
+            if service.wantsClientHash {
+                clientHash = Worker.clientHash(clientAddress, network: table.config.affinity == .network)
+            }
+            connectToNextBackend()
+        }
+    }
+
+    func rejectProxyHeader() {
+        service.traffic.rejectedProxyHeaders.bump()
+        finish(.badProxyHeader)
+    }
+
+    /// Queues the PROXY header for the backend ahead of any client byte.
+    func queueProxyHeader(_ version: ProxyProtocolVersion) {
+        let destination = destinationAddress ?? SocketCalls.localAddress(client)
+        let buffer = worker.buffers.take()
+        let room = UnsafeMutableRawBufferPointer(start: buffer, count: worker.buffers.bufferSize)
+        let length = version == .v1
+            ? ProxyProtocolEncoder.v1(source: clientAddress, destination: destination, into: room)
+            : ProxyProtocolEncoder.v2(source: clientAddress, destination: destination, into: room)
+        up.pending = buffer
+        up.pendingStart = 0
+        up.pendingEnd = length
+    }
+}
