@@ -1,4 +1,4 @@
-/// How a proxied connection ended; counted and (later) written to the access log.
+/// How a proxied connection ended; counted and written to the access log.
 enum CloseReason: Sendable {
     case completed
     case clientError
@@ -14,4 +14,21 @@ enum CloseReason: Sendable {
     case deniedByAccessList
     case badProxyHeader
     case shutdown
+
+    /// The access log's `end` field.
+    func accessLogEnd(backendClosedFirst: Bool) -> String {
+        switch self {
+        case .completed: return backendClosedFirst ? "backend closed" : "client closed"
+        case .clientError: return "client error"
+        case .backendError: return "backend error"
+        case .idleTimeout: return "idle timeout"
+        case .noBackend: return "no backend"
+        case .connectFailed: return "connect failed"
+        case .descriptorLimit: return "descriptor limit"
+        case .backendsFull, .refusedByLimit: return "refused by limit"
+        case .deniedByAccessList: return "denied"
+        case .badProxyHeader: return "bad proxy header"
+        case .shutdown: return "shutdown"
+        }
+    }
 }

@@ -29,6 +29,26 @@ struct Admission {
     var clientHash: UInt64 = 0
     var perClient: ClientConnectionCounts?
 
+    /// Takes a place under the process's and the service's `maxConnections`, both or neither.
+    mutating func takeSharedPlaces(_ processLimits: ProcessLimits, _ table: ServiceTable) -> Bool {
+        let processLimit = processLimits.limit.load(ordering: .relaxed)
+        if processLimit > 0 {
+            process = processLimits
+            if processLimits.active.add(1, ordering: .relaxed).newValue > processLimit {
+                release()
+                return false
+            }
+        }
+        if let limit = table.config.maxConnections {
+            service = table.limits
+            if table.limits.active.add(1, ordering: .relaxed).newValue > limit {
+                release()
+                return false
+            }
+        }
+        return true
+    }
+
     /// Takes the client's place under `maxConnectionsPerClient`, when the service sets one.
     /// Separate from the process and service places because, behind an upstream balancer, the
     /// client is known only once its PROXY header has been read.

@@ -18,7 +18,7 @@ extension ProxiedConnection {
                                 backend: connectedNs > 0 ? backendName : nil,
                                 connectMs: connectedNs > 0 ? Double(connectedNs &- startNs) / 1e6 : nil,
                                 durationMs: Double(durationNs) / 1e6, bytesIn: up.bytes, bytesOut: down.bytes,
-                                end: endDescription(reason))
+                                end: reason.accessLogEnd(backendClosedFirst: backendClosedFirst))
         }
         // When one side failed, the other is reset rather than closed: a FIN would tell it the
         // stream ended, and a download or upload cut in the middle would look complete. The
@@ -47,22 +47,6 @@ extension ProxiedConnection {
         down = RelayDirection()
         worker.loop.unregister(id)
         worker.connectionFinished(self, reason: reason)
-    }
-
-    func endDescription(_ reason: CloseReason) -> String {
-        switch reason {
-        case .completed: return backendClosedFirst ? "backend closed" : "client closed"
-        case .clientError: return "client error"
-        case .backendError: return "backend error"
-        case .idleTimeout: return "idle timeout"
-        case .noBackend: return "no backend"
-        case .connectFailed: return "connect failed"
-        case .descriptorLimit: return "descriptor limit"
-        case .backendsFull, .refusedByLimit: return "refused by limit"
-        case .deniedByAccessList: return "denied"
-        case .badProxyHeader: return "bad proxy header"
-        case .shutdown: return "shutdown"
-        }
     }
 
     func release(_ direction: RelayDirection) {

@@ -10,11 +10,11 @@ extension ProxiedConnection {
     func readProxyHeader() {
         let scratch = worker.scratch
         let window = min(scratch.count, 4096)
-        let peeked = Glibc.recv(client, scratch.baseAddress, window, Int32(MSG_PEEK))
-        if peeked < 0 {
-            if errno == EAGAIN || errno == EINTR { return }
-            finish(.clientError)
-            return
+        let peeked: Int
+        switch try? syscall("recv", { Glibc.recv(client, scratch.baseAddress, window, Int32(MSG_PEEK)) }) {
+        case .processed(let count)?: peeked = count
+        case .wouldBlock?: return
+        case nil: finish(.clientError); return
         }
         if peeked == 0 {
             rejectProxyHeader()
@@ -33,18 +33,10 @@ extension ProxiedConnection {
             awaitingProxyHeader = false
             if let source = header.source { clientAddress = source }
             destinationAddress = header.destination
-            let table = service.table
-            if let accessList = table.accessList, !accessList.permits(clientAddress) {
-                service.traffic.denied.bump()
-                worker.noteRefusal(service, "denied by allow/deny", peer: clientAddress)
-                finish(.deniedByAccessList)
-                return
-            }
             // Process and service places were taken at accept; the client's is taken now.
-            guard admission.admitClient(clientAddress, table: table) else {
-                service.traffic.refused.bump()
-                worker.noteRefusal(service, "refused by a connection limit", peer: clientAddress)
-                finish(.refusedByLimit)
+            let table = service.table
+            if let refusal = worker.admit(&admission, service, table, address: clientAddress, at: .proxyHeader) {
+                finish(refusal)
                 return
             }
             if service.wantsClientHash {

@@ -46,7 +46,7 @@ final class Worker {
     @exclusivity(unchecked) private var live: [ProxiedConnection] = []
     private var receiver: MailboxReceiver<WorkerMessage>?
     private let control: Mailbox<ControlMessage>
-    private let processLimits: ProcessLimits
+    let processLimits: ProcessLimits
     let accessLog: AccessLogWriter?
     private var accessLogBuffer: [UInt8] = []
     private var accessLogLines = 0
@@ -152,22 +152,10 @@ final class Worker {
     func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime) {
         service.traffic.accepted.bump()
         let table = service.table
-        // Behind an upstream balancer (acceptProxyProtocol) the peer is that balancer: the
-        // access list and the per-client limit apply to the client its header names instead.
-        let peerIsClient = !table.config.acceptProxyProtocol
-        if peerIsClient, let accessList = table.accessList, !accessList.permits(peer) {
-            closeDescriptor(client)
-            service.traffic.denied.bump()
-            noteRefusal(service, "denied by allow/deny", peer: peer)
-            if accessLog != nil { recordRefusal(service, peer: peer, end: "denied") }
-            return
-        }
         var admission = Admission()
-        guard admit(&admission, table, peer: peerIsClient ? peer : nil) else {
+        if let refusal = admit(&admission, service, table, address: peer, at: .accept) {
             closeDescriptor(client)
-            service.traffic.refused.bump()
-            noteRefusal(service, "refused by a connection limit", peer: peer)
-            if accessLog != nil { recordRefusal(service, peer: peer, end: "refused by limit") }
+            if accessLog != nil { recordRefusal(service, peer: peer, end: refusal.accessLogEnd(backendClosedFirst: false)) }
             return
         }
         let hash = service.wantsClientHash ? Self.clientHash(peer, network: table.config.affinity == .network) : 0
@@ -176,30 +164,6 @@ final class Worker {
         connection.liveIndex = live.count
         live.append(connection)
         connection.start()
-    }
-
-    /// Takes a place under every limit that applies, or none (and returns false).
-    func admit(_ admission: inout Admission, _ table: ServiceTable, peer: SocketAddress?) -> Bool {
-        let processLimit = processLimits.limit.load(ordering: .relaxed)
-        if processLimit > 0 {
-            admission.process = processLimits
-            if processLimits.active.add(1, ordering: .relaxed).newValue > processLimit {
-                admission.release()
-                return false
-            }
-        }
-        if let limit = table.config.maxConnections {
-            admission.service = table.limits
-            if table.limits.active.add(1, ordering: .relaxed).newValue > limit {
-                admission.release()
-                return false
-            }
-        }
-        if let peer, !admission.admitClient(peer, table: table) {
-            admission.release()
-            return false
-        }
-        return true
     }
 
     func recordAccess(service: String, client: SocketAddress, backend: String?, connectMs: Double?,
