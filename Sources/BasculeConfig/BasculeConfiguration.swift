@@ -112,14 +112,17 @@ public struct BackendConfig: Sendable, Equatable {
     public var weight: Int
     public var backup: Bool
     public var maxConnections: Int?
+    /// Where the backend's own agent answers (HAProxy agent-check vocabulary); nil: no agent.
+    public var agent: AgentCheckConfig?
 
     public init(name: String, address: Endpoint, weight: Int = 1, backup: Bool = false,
-                maxConnections: Int? = nil) {
+                maxConnections: Int? = nil, agent: AgentCheckConfig? = nil) {
         self.name = name
         self.address = address
         self.weight = weight
         self.backup = backup
         self.maxConnections = maxConnections
+        self.agent = agent
     }
 }
 
@@ -142,6 +145,12 @@ public struct HealthCheckConfig: Sendable, Equatable {
     public var caFile: String?
     /// HTTPS only: SNI and Host header; defaults to the backend's host.
     public var serverName: String?
+    /// Where checks connect when not the traffic address: a listener-style probe port
+    /// (an availability-group probe on 59999 while traffic goes to 1433), another host.
+    public var port: UInt16?
+    public var address: String?
+    /// TCP only: what to send and what to expect, in order; empty means connect only.
+    public var steps: [TCPCheckStep] = []
 
     public init(type: HealthCheckType = .tcp, path: String = "/", expectStatus: [Int] = [200],
                 expectBody: String? = nil, intervalMs: Int = 2000, timeoutMs: Int = 1000,
@@ -158,6 +167,55 @@ public struct HealthCheckConfig: Sendable, Equatable {
         self.verify = verify
         self.caFile = caFile
         self.serverName = serverName
+    }
+}
+
+extension HealthCheckConfig {
+    /// Where this check connects for a backend at `traffic`.
+    public func target(for traffic: Endpoint) -> Endpoint {
+        Endpoint(host: address ?? traffic.host, port: port ?? traffic.port)
+    }
+}
+
+/// One step of a TCP send/expect check. Bytes are what goes on the wire: `send` text is
+/// sent as UTF-8, `sendHex` decoded at load.
+public struct TCPCheckStep: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case send([UInt8])
+        /// The bytes received since the previous expectation must contain these.
+        case expectSubstring(String)
+        /// ... or match this regular expression (validated at load).
+        case expectRegex(String)
+    }
+
+    public var action: Action
+    /// How long this step may wait for the socket (to accept a send, or for the expected
+    /// bytes); the check's `timeoutMs` still bounds the whole attempt.
+    public var timeoutMs: Int
+
+    public init(_ action: Action, timeoutMs: Int) {
+        self.action = action
+        self.timeoutMs = timeoutMs
+    }
+}
+
+/// The backend's agent: a TCP port that answers one line such as `up`, `drain`, `75%`.
+public struct AgentCheckConfig: Sendable, Equatable {
+    public var port: UInt16
+    /// Host of the agent when not the backend's own (an IP literal).
+    public var address: String?
+    public var intervalMs: Int
+    public var timeoutMs: Int
+
+    public init(port: UInt16, address: String? = nil, intervalMs: Int = 2000, timeoutMs: Int = 1000) {
+        self.port = port
+        self.address = address
+        self.intervalMs = intervalMs
+        self.timeoutMs = timeoutMs
+    }
+
+    public func target(for traffic: Endpoint) -> Endpoint {
+        Endpoint(host: address ?? traffic.host, port: port)
     }
 }
 

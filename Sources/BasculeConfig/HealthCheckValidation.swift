@@ -9,7 +9,7 @@ import Darwin
 /// The rules for a service's `healthCheck` object.
 enum HealthCheckValidation {
     static let keys = ["type", "path", "expectStatus", "expectBody", "intervalMs", "timeoutMs",
-                       "rise", "fall", "verify", "caFile", "serverName"]
+                       "rise", "fall", "verify", "caFile", "serverName", "port", "address", "steps"]
 
     static func healthCheck(_ value: JSONValue, at path: JSONPath,
                             collector: inout ErrorCollector) -> HealthCheckConfig? {
@@ -64,6 +64,13 @@ enum HealthCheckValidation {
             }
         }
         check.serverName = collector.string(object, "serverName")
+        check.port = CheckTargetValidation.port(object, "port", collector: &collector)
+        check.address = CheckTargetValidation.host(object, "address", collector: &collector)
+        if object.has("steps") && check.type != .tcp {
+            collector.report(path.key("steps"), "only a \"tcp\" check sends and expects (this one is \"\(check.type.rawValue)\")")
+        } else {
+            check.steps = CheckTargetValidation.steps(object, checkTimeoutMs: check.timeoutMs, collector: &collector)
+        }
         return check
     }
 }

@@ -4,7 +4,7 @@ enum ServiceValidation {
                        "connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "allow", "deny",
                        "slowStartMs", "maxConnectionsPerClient"]
-    static let backendKeys = ["name", "address", "weight", "backup", "maxConnections"]
+    static let backendKeys = ["name", "address", "weight", "backup", "maxConnections", "agent"]
     static let defaultStrategy = "round-robin"
     /// Strategies whose only input is the client's hash: without one every client would land
     /// on the same backend, so their affinity defaults to the client's address.
@@ -136,12 +136,14 @@ enum ServiceValidation {
         let weight = collector.int(object, "weight", .range(1...1000))
         let backup = collector.bool(object, "backup")
         let maxConnections = collector.int(object, "maxConnections", .positive)
+        let agent = object["agent"].flatMap { CheckTargetValidation.agent($0, at: path.key("agent"), collector: &collector) }
         guard let name, let address,
+              agent != nil || !object.has("agent"),
               weight != nil || !object.has("weight"),
               backup != nil || !object.has("backup"),
               maxConnections != nil || !object.has("maxConnections") else { return nil }
         return BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
-                             backup: backup ?? false, maxConnections: maxConnections)
+                             backup: backup ?? false, maxConnections: maxConnections, agent: agent)
     }
 
     /// A backend that is the service itself would make every connection recurse until file

@@ -4,12 +4,16 @@ import CLinux
 import Glibc
 
 /// Checks one backend of one service, over and over, on the control loop. One attempt at a
-/// time: connect, then (http/https) handshake, request and response, all non-blocking and
-/// driven by epoll edges; the timer wheel starts attempts and bounds them by `timeoutMs`.
+/// time: connect, the PROXY header when the service sends one to backends, then (http/https)
+/// handshake, request and response, or (tcp) the send/expect steps; all non-blocking and
+/// driven by epoll edges; the timer wheel starts attempts and bounds them by `timeoutMs`,
+/// and each send/expect step by its own timeout.
 final class BackendProbe: EventHandler {
     private enum Phase {
         case idle
         case connecting
+        case preamble(offset: Int)
+        case script(offset: Int)
         case handshaking
         case sending(offset: Int)
         case receiving
@@ -21,6 +25,13 @@ final class BackendProbe: EventHandler {
     let backendName: String
     let config: HealthCheckConfig
     private let address: ProbeAddress
+    /// Where checks go when not the traffic address ("127.0.0.1:59999"), for status.
+    let distinctTarget: String?
+    /// Sent first on every attempt: the PROXY header (LOCAL / UNKNOWN, as HAProxy's checks
+    /// send it) when the service sends one to backends, which then require it.
+    private let preamble: [UInt8]
+    private var script: TCPCheckScript?
+    private var stepDeadlineMs: UInt64 = .max
     private let serverName: String
     private let tlsContext: OpaquePointer?
     private unowned let loop: EventLoop
@@ -49,21 +60,26 @@ final class BackendProbe: EventHandler {
     private var running = false
     private var readBuffer: UnsafeMutableRawBufferPointer?
 
-    init(service: Int, backend: Int, serviceConfig: ServiceConfig, tlsContext: OpaquePointer?, loop: EventLoop,
-         onTransition: @escaping (BackendProbe, Bool, String) -> Void) throws(SystemError) {
+    init(service: Int, backend: Int, serviceConfig: ServiceConfig, tlsContext: OpaquePointer?, preamble: [UInt8],
+         loop: EventLoop, onTransition: @escaping (BackendProbe, Bool, String) -> Void) throws(SystemError) {
         let backendConfig = serviceConfig.backends[backend]
         self.service = service
         self.backend = backend
         serviceName = serviceConfig.name
         backendName = backendConfig.name
         config = serviceConfig.healthCheck
-        address = try ProbeAddress(backendConfig.address)
-        serverName = HTTPExchange.hostHeader(serverName: config.serverName, endpoint: backendConfig.address)
+        let target = config.target(for: backendConfig.address)
+        address = try ProbeAddress(target)
+        distinctTarget = target == backendConfig.address ? nil : target.description
+        self.preamble = preamble
+        script = config.type == .tcp && !config.steps.isEmpty ? TCPCheckScript(config.steps) : nil
+        serverName = HTTPExchange.hostHeader(serverName: config.serverName, endpoint: target)
         self.tlsContext = tlsContext
         self.loop = loop
         self.onTransition = onTransition
         counter = RiseFallCounter(rise: config.rise, fall: config.fall)
         snapshot = CheckResultSnapshot(service: serviceName, backend: backendName, checkType: config.type)
+        snapshot.target = distinctTarget
     }
 
     deinit {
@@ -119,8 +135,10 @@ final class BackendProbe: EventHandler {
             if nowMs >= nextCheckAtMs { beginAttempt(nowMs: nowMs) }
         } else if nowMs >= attemptDeadlineMs {
             finish(.failed("timeout after \(config.timeoutMs) ms"))
+        } else if nowMs >= stepDeadlineMs, let script {
+            finish(.failed("\(script.currentDescription): timeout after \(script.currentTimeoutMs) ms\(received(script))"))
         }
-        if case .idle = phase { arm(nextCheckAtMs) } else { arm(attemptDeadlineMs) }
+        if case .idle = phase { arm(nextCheckAtMs) } else { arm(min(attemptDeadlineMs, stepDeadlineMs)) }
     }
 
     private func arm(_ deadline: UInt64) {
@@ -136,6 +154,8 @@ final class BackendProbe: EventHandler {
         attemptStartedMs = nowMs
         attemptStartedNs = cl_monotonic_ns()
         attemptDeadlineMs = nowMs + UInt64(max(1, config.timeoutMs))
+        script?.restart()
+        stepDeadlineMs = .max
         if config.type == .http || config.type == .https {
             exchange = HTTPExchange(path: config.path, host: serverName, expectStatus: config.expectStatus,
                                     expectBody: config.expectBody)
@@ -168,27 +188,119 @@ final class BackendProbe: EventHandler {
                 return
             }
             connected()
-        case .handshaking, .sending, .receiving:
+        case .preamble, .script, .handshaking, .sending, .receiving:
             exchangeBytes()
         }
     }
 
     private func connected() {
+        if !preamble.isEmpty {
+            phase = .preamble(offset: 0)
+        } else if !beginConversation() {
+            return
+        }
+        exchangeBytes()
+    }
+
+    /// After the connect (and the PROXY header): the check's own protocol. False when the
+    /// attempt already has its verdict.
+    private func beginConversation() -> Bool {
         switch config.type {
         case .tcp, .none:
-            finish(.ok("connect ok"))
+            guard script != nil else {
+                finish(.ok(preamble.isEmpty ? "connect ok" : "connect ok, proxy header sent"))
+                return false
+            }
+            phase = .script(offset: 0)
+            startStep()
         case .http:
             phase = .sending(offset: 0)
-            exchangeBytes()
         case .https:
-            guard let tlsContext else { return finish(.failed("tls: no context")) }
+            guard let tlsContext else {
+                finish(.failed("tls: no context"))
+                return false
+            }
             do {
                 tls = try TLSClient(context: tlsContext, fd: fd, serverName: serverName, verify: config.verify)
             } catch {
-                return finish(.failed(error.description))
+                finish(.failed(error.description))
+                return false
             }
             phase = .handshaking
-            exchangeBytes()
+        }
+        return true
+    }
+
+    private func startStep() {
+        guard let script, script.current != nil else {
+            stepDeadlineMs = .max
+            return
+        }
+        stepDeadlineMs = loop.nowMs + UInt64(max(1, script.currentTimeoutMs))
+        arm(stepDeadlineMs)
+    }
+
+    private func received(_ script: TCPCheckScript) -> String {
+        guard case .expect? = script.current else { return "" }
+        let excerpt = script.receivedExcerpt
+        return excerpt.isEmpty ? " (nothing received)" : " (received \"\(excerpt)\")"
+    }
+
+    /// One pass of the send/expect steps; false when the attempt needs the next edge or has
+    /// its verdict.
+    private func advanceScript(offset: Int) -> Bool {
+        guard var script else { return false }
+        defer { self.script = script }
+        switch script.current {
+        case nil:
+            finish(.ok("\(script.steps.count) steps ok"))
+            return false
+        case .send(let bytes):
+            let step = bytes.withUnsafeBytes { writeStep(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            switch step {
+            case .done(let written):
+                if offset + written < bytes.count {
+                    phase = .script(offset: offset + written)
+                    return true
+                }
+                script.sent()
+                self.script = script
+                phase = .script(offset: 0)
+                startStep()
+                return true
+            case .wantIO: return false
+            case .closed:
+                finish(.failed("\(script.currentDescription): connection closed"))
+                return false
+            case .failed(let reason):
+                finish(.failed("\(script.currentDescription): \(reason)"))
+                return false
+            }
+        case .expect:
+            if script.matchBuffered() {
+                self.script = script
+                startStep()
+                return true
+            }
+            let buffer = receiveBuffer()
+            switch readStep(into: buffer) {
+            case .done(let count):
+                if script.consume(UnsafeRawBufferPointer(rebasing: buffer[..<count])) {
+                    self.script = script
+                    startStep()
+                } else if script.isFull {
+                    finish(.failed("\(script.currentDescription): no match in \(TCPCheckScript.receiveCapacity / 1024) KiB\(received(script))"))
+                    return false
+                }
+                return true
+            case .wantIO: return false
+            case .closed:
+                finish(.failed("\(script.currentDescription): connection closed\(received(script))"))
+                return false
+            case .failed(let reason):
+                finish(.failed("\(script.currentDescription): \(reason)\(received(script))"))
+                return false
+            }
         }
     }
 
@@ -197,6 +309,21 @@ final class BackendProbe: EventHandler {
             switch phase {
             case .idle, .connecting:
                 return
+            case .preamble(let offset):
+                let step = preamble.withUnsafeBytes { writeStep(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                switch step {
+                case .done(let written):
+                    if offset + written < preamble.count {
+                        phase = .preamble(offset: offset + written)
+                    } else if !beginConversation() {
+                        return
+                    }
+                case .wantIO: return
+                case .closed: return finish(.failed("proxy header: connection closed"))
+                case .failed(let reason): return finish(.failed("proxy header: \(reason)"))
+                }
+            case .script(let offset):
+                if !advanceScript(offset: offset) { return }
             case .handshaking:
                 guard let tls else { return }
                 switch tls.handshake() {
@@ -301,5 +428,6 @@ final class BackendProbe: EventHandler {
         }
         phase = .idle
         attemptDeadlineMs = .max
+        stepDeadlineMs = .max
     }
 }

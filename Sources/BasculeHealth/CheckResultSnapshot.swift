@@ -55,6 +55,10 @@ public struct CheckResultSnapshot: Sendable, Equatable {
     public var checksTotal: UInt64
     public var failuresTotal: UInt64
     public var latency: LatencyHistogram
+    /// Where the check connects when that is not the traffic address; nil when it is.
+    public var target: String?
+    /// The backend's agent, when it has one.
+    public var agent: AgentSnapshot?
 
     public init(service: String, backend: String, checkType: HealthCheckType, healthy: Bool = true,
                 lastResult: LastCheckResult = .pending, reason: String = "", latencyMs: Double = 0,

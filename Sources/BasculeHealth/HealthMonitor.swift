@@ -15,6 +15,11 @@ public struct HealthMonitorError: Error, CustomStringConvertible, Sendable {
 public final class HealthMonitor {
     /// `(service index, backend index, healthy, reason)`; called on the loop's thread.
     public typealias StateChangeHandler = (_ service: Int, _ backend: Int, _ healthy: Bool, _ reason: String) -> Void
+    /// Told when a backend's agent changed what it says; called on the loop's thread.
+    public typealias AgentChangeHandler = (_ service: Int, _ backend: Int, _ agent: AgentSnapshot) -> Void
+    /// The PROXY header a check opened by the balancer itself sends (v1 UNKNOWN, v2 LOCAL);
+    /// given by the caller, which owns the encoder.
+    public typealias CheckProxyHeader = (ProxyProtocolVersion) -> [UInt8]
 
     private let loop: EventLoop
     private let log: Logger
@@ -23,12 +28,18 @@ public final class HealthMonitor {
     /// Per service, per backend; probes of services with type `none` exist but never run, so
     /// `results()` has the configuration's shape.
     private var probes: [[BackendProbe]] = []
+    /// Per service, per backend; nil where the backend has no agent.
+    private var agents: [[AgentProbe?]] = []
+    private let onAgentChange: AgentChangeHandler
 
     public init(loop: EventLoop, configuration: BasculeConfiguration, log: Logger,
+                checkProxyHeader: CheckProxyHeader? = nil,
+                onAgentChange: @escaping AgentChangeHandler = { _, _, _ in },
                 onChange: @escaping StateChangeHandler) throws {
         self.loop = loop
         self.log = log
         self.onChange = onChange
+        self.onAgentChange = onAgentChange
         // OpenSSL writes to the socket with write(2), which cannot ask for MSG_NOSIGNAL: a
         // backend resetting mid-handshake must not kill the process with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
@@ -41,23 +52,31 @@ public final class HealthMonitor {
                     throw HealthMonitorError(description: "service \(service.name): \(error.description)")
                 }
             }
+            // A backend that requires the header (the service sends it) drops a check without it.
+            let preamble = service.proxyProtocol.flatMap { checkProxyHeader?($0) } ?? []
             var row: [BackendProbe] = []
-            for backendIndex in service.backends.indices {
+            var agentRow: [AgentProbe?] = []
+            for (backendIndex, backend) in service.backends.enumerated() {
                 do {
                     row.append(try BackendProbe(service: serviceIndex, backend: backendIndex, serviceConfig: service,
-                                                tlsContext: context, loop: loop) { [unowned self] probe, healthy, reason in
+                                                tlsContext: context, preamble: preamble, loop: loop) { [unowned self] probe, healthy, reason in
                         self.report(probe, healthy: healthy, reason: reason)
                     })
+                    agentRow.append(try backend.agent.map { agent throws(SystemError) in
+                        try AgentProbe(service: serviceIndex, backend: backendIndex, backendConfig: backend, agent: agent,
+                                       loop: loop) { [unowned self] probe in self.reportAgent(probe, serviceName: service.name) }
+                    })
                 } catch {
-                    throw HealthMonitorError(description: "service \(service.name) backend \(service.backends[backendIndex].name): \(error)")
+                    throw HealthMonitorError(description: "service \(service.name) backend \(backend.name): \(error)")
                 }
             }
             probes.append(row)
+            agents.append(agentRow)
         }
     }
 
     deinit {
-        for row in probes { for probe in row { probe.stop() } }
+        stop()
     }
 
     /// Starts checking; each backend's first check falls at a random point of its first interval.
@@ -67,11 +86,13 @@ public final class HealthMonitor {
                 probe.start(firstCheckWithinMs: UInt64(max(1, probe.config.intervalMs)))
             }
         }
+        for row in agents { for agent in row { agent?.start() } }
     }
 
     /// Stops every check and closes every probe socket.
     public func stop() {
         for row in probes { for probe in row { probe.stop() } }
+        for row in agents { for agent in row { agent?.stop() } }
     }
 
     /// The passive check (or anything else) took this backend down: from now on it needs
@@ -83,7 +104,20 @@ public final class HealthMonitor {
 
     /// A value copy of every backend's check state, per service then per backend.
     public func results() -> [[CheckResultSnapshot]] {
-        probes.map { row in row.map(\.result) }
+        zip(probes, agents).map { row, agentRow in
+            zip(row, agentRow).map { probe, agent in
+                var result = probe.result
+                result.agent = agent?.snapshot
+                return result
+            }
+        }
+    }
+
+    private func reportAgent(_ probe: AgentProbe, serviceName: String) {
+        let agent = probe.snapshot
+        log.notice("\(probe.backendName) agent says \"\(agent.said)\": \(agent.word)",
+                   metadata: ["service": "\(serviceName)", "backend": "\(probe.backendName)"])
+        onAgentChange(probe.service, probe.backend, agent)
     }
 
     private func report(_ probe: BackendProbe, healthy: Bool, reason: String) {
