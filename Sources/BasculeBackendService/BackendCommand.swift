@@ -25,8 +25,11 @@ public struct BackendCommand: ParsableCommand {
 
             HTTP routes: GET /health, GET /whoami, GET / (a document for the role), \
             GET /content/NAME?size=N (N deterministic bytes, Range supported; N accepts \
-            K/KiB/M/MiB/G/GiB), POST /admin/fail, POST /admin/recover, POST /admin/slow?ms=M.
-            Every response carries X-Backend: NAME.
+            K/KiB/M/MiB/G/GiB), POST /admin/fail, POST /admin/recover, POST /admin/slow?ms=M, \
+            POST /admin/agent?say=TEXT (what the agent port answers: up, down, drain, maint, ready, 75%, \
+            optionally "#reason"; percent-encoded). Every response carries X-Backend: NAME.
+
+            With --agent-listen, a second line follows: "agent answering on HOST:PORT".
             """)
 
     @Option(help: ArgumentHelp("Address to listen on: 127.0.0.1:9101, [::1]:9101, or port 0 for any free port.",
@@ -45,6 +48,10 @@ public struct BackendCommand: ParsableCommand {
     @Flag(help: "Expect a PROXY protocol header (v1 or v2) on each connection and report its client address in X-Client-Address.")
     public var acceptProxy = false
 
+    @Option(help: ArgumentHelp("Also answer agent checks here: one line per connection (\"up\" until POST /admin/agent?say= changes it).",
+                               valueName: "host:port"))
+    public var agentListen: SocketAddress?
+
     public init() {}
 
     public func validate() throws {
@@ -59,11 +66,16 @@ public struct BackendCommand: ParsableCommand {
         FileDescriptorLimit.raiseToHardLimit()
         var configuration = BackendConfiguration(listen: listen, name: name, role: role, mode: mode)
         configuration.acceptProxy = acceptProxy
+        configuration.agentListen = agentListen
         let server = try BackendServer(configuration: configuration)
         try server.start()
         // The readiness signal scripts and tests wait for: written unbuffered, in one write.
         let ready = Array("listening on \(server.boundAddress)\n".utf8)
         _ = ready.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if let agent = server.boundAgentAddress {
+            let line = Array("agent answering on \(agent)\n".utf8)
+            _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        }
         _ = TerminationSignals.wait()
         // Connections are plain blocking threads with nothing to flush: exiting is the shutdown.
         Glibc.exit(0)

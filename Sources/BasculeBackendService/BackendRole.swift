@@ -15,6 +15,8 @@ public struct BackendConfiguration: Sendable {
     public var mode: BackendMode
     /// Expect a PROXY protocol header (v1 or v2) first on every connection.
     public var acceptProxy = false
+    /// Where the agent port listens, when there is one.
+    public var agentListen: SocketAddress?
 
     public init(listen: SocketAddress, name: String, role: BackendRole = .publishing, mode: BackendMode = .http) {
         self.listen = listen

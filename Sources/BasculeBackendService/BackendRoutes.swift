@@ -56,6 +56,15 @@ struct BackendRoutes {
                 state.slowMilliseconds.store(ms, ordering: .relaxed)
                 return .text(200, "slow \(ms) ms\n")
             }
+        case "/admin/agent":
+            return post(head) {
+                guard let raw = head.queryItems["say"], let decoded = AgentResponder.percentDecoded(raw),
+                      let text = AgentResponder.validated(decoded) else {
+                    return .text(400, "expected ?say=TEXT (percent-encoded, one line, up to 200 bytes)\n")
+                }
+                state.agentSays.withLock { $0 = text }
+                return .text(200, "agent says \(text)\n")
+            }
         default:
             guard path.hasPrefix("/content/") else { return .text(404, "not found\n") }
             let name = path.dropFirst("/content/".count)

@@ -9,6 +9,8 @@ final class BackendState: Sendable {
     let slowMilliseconds = Atomic<Int>(0)
     let activeConnections = Atomic<Int>(0)
     let requestsServed = Atomic<Int>(0)
+    /// What the agent port answers (`--agent-listen`), set by `POST /admin/agent?say=`.
+    let agentSays = Mutex("up")
 }
 
 /// The backend: a listening socket, an accept thread, and one blocking thread per connection.
@@ -20,8 +22,11 @@ public final class BackendServer: Sendable {
     public let configuration: BackendConfiguration
     /// The listening address with the real port (the kernel's choice when asked for port 0).
     public let boundAddress: SocketAddress
+    /// The agent port with its real port, when `agentListen` was given.
+    public var boundAgentAddress: SocketAddress? { agent?.boundAddress }
     let state = BackendState()
     private let listener: Int32
+    private let agent: AgentResponder?
 
     /// Seconds a connection may sit idle (no request, no echo data) before the backend drops it.
     static let idleTimeoutSeconds = 300.0
@@ -32,15 +37,21 @@ public final class BackendServer: Sendable {
         listener = try BlockingSocket.listen(on: configuration.listen)
         do throws(SocketError) {
             boundAddress = configuration.listen.withPort(try BlockingSocket.boundPort(listener))
+            if let address = configuration.agentListen {
+                agent = try AgentResponder(listen: address, state: state)
+            } else {
+                agent = nil
+            }
         } catch {
             close(listener)
             throw error
         }
     }
 
-    /// Starts the accept thread and returns.
+    /// Starts the accept threads and returns.
     public func start() throws(SocketError) {
         try DetachedThread.start { [self] in acceptLoop() }
+        try agent?.start()
     }
 
     private func acceptLoop() {
