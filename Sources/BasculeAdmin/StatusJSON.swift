@@ -28,7 +28,7 @@ enum StatusJSON {
     }
 
     static func backend(_ backend: BackendStatus) -> JSONValue {
-        .object([
+        var members: [(String, JSONValue)] = [
             ("name", .string(backend.name)),
             ("address", .string(backend.address)),
             ("backup", .bool(backend.backup)),
@@ -47,6 +47,13 @@ enum StatusJSON {
             ("secondsSinceLastChange", .double(backend.secondsSinceLastChange)),
             ("downTransitions", .int(backend.downTransitions)),
             ("downtimeSeconds", .double(backend.downtimeSeconds)),
-        ])
+        ]
+        if let agent = backend.agent {
+            members.append(("agent", .object([
+                ("word", .string(agent.word)), ("effect", .string(agent.effect.rawValue)),
+                ("weightPercent", .int(agent.weightPercent)), ("said", .string(agent.said)),
+            ])))
+        }
+        return .object(members)
     }
 }

@@ -38,6 +38,7 @@ extension BackendRegistry {
                 let ongoingMs = state.healthy ? 0 : nowMs &- state.downSinceMs
                 status.downtimeSeconds = Double(state.downtimeMs + ongoingMs) / 1000
                 status.maxConnections = backend.maxConnections
+                status.agent = state.agent
                 return status
             }
             var status = ServiceStatus(

@@ -43,6 +43,7 @@ public final class BackendRegistry: EventHandler {
                 counters.append(old.counters[previous])
                 var state = old.states[previous]
                 state.weight = backend.weight
+                if backend.agent == nil { state.agent = nil }
                 states.append(state)
             } else {
                 counters.append(BackendCounters(workers: workerCount))
@@ -78,9 +79,10 @@ public final class BackendRegistry: EventHandler {
             BackendTarget(name: backend.name, endpoint: backend.address,
                           address: try SocketAddress(backend.address), isBackup: backend.backup)
         }
+        let weights = tableWeights(states, slowStartMs: service.slowStartMs, nowMs: nowMs)
         let candidates = service.backends.enumerated().map { index, backend in
             (entry: BackendEntry(index: index, name: backend.name, address: backend.address.description,
-                                 weight: effectiveWeight(states[index], slowStartMs: service.slowStartMs, nowMs: nowMs)),
+                                 weight: weights[index]),
              isBackup: backend.backup, isAvailable: states[index].isEligible)
         }
         let eligible = BackendSelection.eligible(candidates)
@@ -154,7 +156,7 @@ public final class BackendRegistry: EventHandler {
         return services[service].config.backends.firstIndex { $0.name == name }
     }
 
-    private func noteChange(service: Int, backend: Int, reason: String) {
+    func noteChange(service: Int, backend: Int, reason: String) {
         let entry = services[service]
         let wasEligible = entry.table.eligible.contains(backend)
         entry.states[backend].lastChangeReason = reason
@@ -253,7 +255,14 @@ public final class BackendRegistry: EventHandler {
         switch state.admin {
         case .draining: return "draining"
         case .disabled: return "disabled"
-        case .enabled: return state.healthy ? "up" : "down"
+        case .enabled:
+            guard state.healthy else { return "down" }
+            switch state.agent?.effect {
+            case .down?: return "down"
+            case .maint?: return "disabled"
+            case .drain?: return "draining"
+            case .ready?, nil: return state.agent?.weightPercent == 0 ? "draining" : "up"
+            }
         }
     }
 }

@@ -26,8 +26,10 @@ struct BackendState {
     var upTransitions = 0
     var downtimeMs: UInt64 = 0
     var downSinceMs: UInt64 = 0
+    /// What the backend's agent says; nil without an agent.
+    var agent: AgentVerdict?
 
-    var isEligible: Bool { healthy && admin == .enabled }
+    var isEligible: Bool { healthy && admin == .enabled && (agent?.allowsNewConnections ?? true) }
 }
 
 /// A point-in-time view of one backend for /status, /metrics and the dashboard.
@@ -61,6 +63,8 @@ public struct BackendStatus: Sendable {
     public var downtimeSeconds: Double = 0
     /// The backend's `maxConnections`, when set.
     public var maxConnections: Int?
+    /// What the backend's agent says, when it has one.
+    public var agent: AgentVerdict?
 
     public init(name: String, address: String, backup: Bool = false, healthy: Bool = true,
                 admin: AdminState = .enabled, weight: Int = 1, effectiveWeight: Int = 1, state: String = "up",

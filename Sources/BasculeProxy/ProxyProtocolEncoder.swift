@@ -70,6 +70,13 @@ public enum ProxyProtocolEncoder {
         return 52
     }
 
+    /// Writes "PROXY UNKNOWN\r\n", the v1 form for a connection that relays no client (a
+    /// health check); returns the bytes written.
+    public static func v1Unknown(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(buffer.count >= 15, "PROXY UNKNOWN needs 15 bytes")
+        return write("PROXY UNKNOWN\r\n", into: buffer, at: 0)
+    }
+
     /// Writes a v2 LOCAL header: what a health check opened by Bascule itself should send to
     /// a backend that requires the PROXY protocol. Returns 16.
     public static func v2Local(into buffer: UnsafeMutableRawBufferPointer) -> Int {

@@ -44,7 +44,10 @@ final class ProxyAssembly {
         let monitor: HealthMonitor
         do {
             monitor = try HealthMonitor(loop: loop, configuration: configuration,
-                                        log: Logger(label: "bascule.health")) { [unowned registry] service, backend, healthy, reason in
+                                        log: Logger(label: "bascule.health"), checkProxyHeader: CheckProxyHeader.bytes,
+                                        onAgentChange: { [unowned registry] service, backend, agent in
+                                            registry.setAgent(service: service, backend: backend, AgentVerdict(agent))
+                                        }) { [unowned registry] service, backend, healthy, reason in
                 registry.setHealth(service: service, backend: backend, healthy: healthy, reason: reason)
             }
         } catch {
