@@ -114,6 +114,10 @@ public struct BackendConfig: Sendable, Equatable {
     public var maxConnections: Int?
     /// Where the backend's own agent answers (HAProxy agent-check vocabulary); nil: no agent.
     public var agent: AgentCheckConfig?
+    /// This backend's own check target (`backends[].healthCheck.port` / `.address`), over
+    /// the service's: HAProxy's per-server `port` / `addr`, e.g. a probe port per node.
+    public var checkPort: UInt16?
+    public var checkAddress: String?
 
     public init(name: String, address: Endpoint, weight: Int = 1, backup: Bool = false,
                 maxConnections: Int? = nil, agent: AgentCheckConfig? = nil) {
@@ -171,9 +175,11 @@ public struct HealthCheckConfig: Sendable, Equatable {
 }
 
 extension HealthCheckConfig {
-    /// Where this check connects for a backend at `traffic`.
-    public func target(for traffic: Endpoint) -> Endpoint {
-        Endpoint(host: address ?? traffic.host, port: port ?? traffic.port)
+    /// Where this check connects for `backend`: its own override, else the service's, else
+    /// the traffic address.
+    public func target(for backend: BackendConfig) -> Endpoint {
+        Endpoint(host: backend.checkAddress ?? address ?? backend.address.host,
+                 port: backend.checkPort ?? port ?? backend.address.port)
     }
 }
 

@@ -3,6 +3,7 @@
 enum CheckTargetValidation {
     static let stepKeys = ["send", "sendHex", "expect", "expectRegex", "timeoutMs"]
     static let agentKeys = ["port", "address", "intervalMs", "timeoutMs"]
+    static let backendTargetKeys = ["port", "address"]
     private static let actionKeys = ["send", "sendHex", "expect", "expectRegex"]
 
     /// A port for a check target: 1...65535.
@@ -102,6 +103,13 @@ enum CheckTargetValidation {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
         default: return nil
         }
+    }
+
+    /// A backend's own `healthCheck` object: only where its checks connect.
+    static func backendTarget(_ value: JSONValue, at path: JSONPath,
+                              collector: inout ErrorCollector) -> (port: UInt16?, address: String?)? {
+        guard let object = collector.object(value, at: path, allowedKeys: backendTargetKeys) else { return nil }
+        return (port(object, "port", collector: &collector), host(object, "address", collector: &collector))
     }
 
     /// A backend's `agent` object; `port` is required.

@@ -4,7 +4,7 @@ enum ServiceValidation {
                        "connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "allow", "deny",
                        "slowStartMs", "maxConnectionsPerClient"]
-    static let backendKeys = ["name", "address", "weight", "backup", "maxConnections", "agent"]
+    static let backendKeys = ["name", "address", "weight", "backup", "maxConnections", "agent", "healthCheck"]
     static let defaultStrategy = "round-robin"
     /// Strategies whose only input is the client's hash: without one every client would land
     /// on the same backend, so their affinity defaults to the client's address.
@@ -137,13 +137,19 @@ enum ServiceValidation {
         let backup = collector.bool(object, "backup")
         let maxConnections = collector.int(object, "maxConnections", .positive)
         let agent = object["agent"].flatMap { CheckTargetValidation.agent($0, at: path.key("agent"), collector: &collector) }
+        let checkTarget = object["healthCheck"].flatMap {
+            CheckTargetValidation.backendTarget($0, at: path.key("healthCheck"), collector: &collector)
+        }
         guard let name, let address,
               agent != nil || !object.has("agent"),
               weight != nil || !object.has("weight"),
               backup != nil || !object.has("backup"),
               maxConnections != nil || !object.has("maxConnections") else { return nil }
-        return BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
-                             backup: backup ?? false, maxConnections: maxConnections, agent: agent)
+        var config = BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
+                                   backup: backup ?? false, maxConnections: maxConnections, agent: agent)
+        config.checkPort = checkTarget?.port
+        config.checkAddress = checkTarget?.address
+        return config
     }
 
     /// A backend that is the service itself would make every connection recurse until file

@@ -68,7 +68,7 @@ final class BackendProbe: EventHandler {
         serviceName = serviceConfig.name
         backendName = backendConfig.name
         config = serviceConfig.healthCheck
-        let target = config.target(for: backendConfig.address)
+        let target = config.target(for: backendConfig)
         address = try ProbeAddress(target)
         distinctTarget = target == backendConfig.address ? nil : target.description
         self.preamble = preamble

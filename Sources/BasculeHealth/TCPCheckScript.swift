@@ -33,7 +33,9 @@ struct TCPCheckScript {
                 return .expect(.substring(Array(text.utf8), text: text))
             case .expectRegex(let pattern):
                 guard let regex = try? Regex(pattern) else { preconditionFailure("pattern \(pattern) passed validation but does not compile") }
-                return .expect(.regex(regex, text: pattern))
+                // Scalar semantics: a wire protocol's "\r\n" is two characters to match, not
+                // the one grapheme Swift strings make of it.
+                return .expect(.regex(regex.matchingSemantics(.unicodeScalar), text: pattern))
             }
         }
         timeoutsMs = configured.map(\.timeoutMs)
@@ -53,9 +55,21 @@ struct TCPCheckScript {
         guard let step = current else { return "after the last step" }
         switch step {
         case .send: return "step \(index + 1) (send)"
-        case .expect(.substring(_, let text)): return "step \(index + 1) (expect \"\(text)\")"
-        case .expect(.regex(_, let text)): return "step \(index + 1) (expect /\(text)/)"
+        case .expect(.substring(_, let text)): return "step \(index + 1) (expect \"\(Self.visible(text))\")"
+        case .expect(.regex(_, let text)): return "step \(index + 1) (expect /\(Self.visible(text))/)"
         }
+    }
+
+    /// Control characters spelled out, so a reason stays on one line.
+    static func visible(_ text: String) -> String {
+        text.unicodeScalars.map { scalar in
+            switch scalar {
+            case "\r": return "\\r"
+            case "\n": return "\\n"
+            case "\t": return "\\t"
+            default: return scalar.value < 0x20 || scalar.value == 0x7f ? "." : String(scalar)
+            }
+        }.joined()
     }
 
     /// The current send step went out whole.
@@ -85,8 +99,7 @@ struct TCPCheckScript {
 
     /// What arrived for the current expectation, shortened for a reason line.
     var receivedExcerpt: String {
-        let text = String(decoding: received.prefix(64), as: UTF8.self)
-        let printable = text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f ? String($0) : "." }.joined()
+        let printable = Self.visible(String(decoding: received.prefix(64), as: UTF8.self))
         return received.count > 64 ? printable + "..." : printable
     }
 
