@@ -198,6 +198,15 @@ function checkCell(check) {
     cell.append(el("div", { class: "sub counts" + (check.failuresTotal > 0 ? " down" : "") },
       check.checksTotal + " checks · " + check.failuresTotal + " failed"));
   }
+  if (check.target) cell.append(el("div", { class: "sub target" }, "checks " + check.target));
+  return cell;
+}
+
+// The state, and under it what the backend's own agent says (drain, 50%, down...), which
+// is often why the state is what it is.
+function stateCell(b) {
+  const cell = el("td", {}, el("span", { class: "state " + b.state }, b.state));
+  if (b.agent) cell.append(el("div", { class: "sub agent", title: b.agent.said }, "agent: " + b.agent.word));
   return cell;
 }
 
@@ -215,7 +224,7 @@ function backendRow(service, b, now, check) {
   return el("tr", { "data-backend": b.name },
     name,
     el("td", {}, b.address),
-    el("td", {}, el("span", { class: "state " + b.state }, b.state)),
+    stateCell(b),
     el("td", { class: "num" }, b.activeConnections),
     el("td", { class: "num" }, b.totalConnections),
     el("td", { class: "num" }, b.connectFailures),

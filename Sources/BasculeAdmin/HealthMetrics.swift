@@ -32,8 +32,9 @@ public enum HealthMetrics {
             let buckets = zip(result.latency.upperBoundsMs, cumulative).map { (le: $0 / 1000, count: Int($1)) }
             latency.addHistogram(labels, buckets: buckets, sum: result.latency.sumMs / 1000, count: Int(result.latency.count))
         }
-        return checks.rendered + latency.rendered + targets.rendered
-            + agentWeight.rendered + agentState.rendered + agentReachable.rendered + agentPolls.rendered
+        // Families of features nobody configured stay off the page rather than empty.
+        let optional = [targets, agentWeight, agentState, agentReachable, agentPolls].filter(\.hasSamples)
+        return checks.rendered + latency.rendered + optional.map(\.rendered).joined()
     }
 
     public static func status(_ results: [[CheckResultSnapshot]]) -> JSONValue {

@@ -24,6 +24,7 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
         var ups = 0
         var downtime = 0.0
         var maxConnections: Int?
+        var agent: AgentVerdict?
     }
     struct Service {
         var name: String
@@ -78,6 +79,7 @@ final class FakeTarget: AdminTarget, @unchecked Sendable {
                     status.upTransitions = b.ups
                     status.downtimeSeconds = b.downtime
                     status.maxConnections = b.maxConnections
+                    status.agent = b.agent
                     status.lastChangeTimestamp = 1_700_000_000.25
                     return status
                 })

@@ -1,4 +1,5 @@
 @testable import BasculeAdmin
+import BasculeProxy
 import Foundation
 import Glibc
 import Testing
@@ -51,13 +52,17 @@ struct DashboardBrowserTests {
             $0[1].backends[0].reason = "health check: connection refused"
             $0[1].backends[0].downtime = 75
             $0[1].backends[0].downs = 2
+            $0[0].backends[1].agent = AgentVerdict(effect: .ready, weightPercent: 50, word: "50%", said: "up 50% #busy")
         }
         // The health monitor's part of /status, as the CLI adds it: web-1's checks pass, web-3's
         // fail while it is still up.
         let check: (String, String, Double, String, Int, Int) -> JSONValue = { backend, result, latency, reason, total, failed in
-            .object([("service", .string("web")), ("backend", .string(backend)), ("type", .string("http")),
-                     ("lastResult", .string(result)), ("reason", .string(reason)), ("latencyMs", .double(latency)),
-                     ("checksTotal", .int(total)), ("failuresTotal", .int(failed))])
+            var members: [(String, JSONValue)] = [
+                ("service", .string("web")), ("backend", .string(backend)), ("type", .string("http")),
+                ("lastResult", .string(result)), ("reason", .string(reason)), ("latencyMs", .double(latency)),
+                ("checksTotal", .int(total)), ("failuresTotal", .int(failed))]
+            if backend == "web-1" { members.append(("target", .string("127.0.0.1:59999"))) }
+            return .object(members)
         }
         var options = AdminServer.Options()
         options.historyIntervalMs = 40
@@ -100,6 +105,9 @@ struct DashboardBrowserTests {
         #expect(dom.output.contains("<div class=\"verdict\">ok · 1.5 ms</div>"))
         #expect(dom.output.contains("<td class=\"check failed\"><div class=\"verdict\">failed: HTTP 503 (expected 200)</div>"))
         #expect(dom.output.contains("no check"), "backends without an active check say so")
+        // The agent's word under the state; the probe port under the check.
+        #expect(dom.output.contains(#"<div class="sub agent" title="up 50% #busy">agent: 50%</div>"#))
+        #expect(dom.output.contains(#"<div class="sub target">checks 127.0.0.1:59999</div>"#))
 
         // Per backend: check counts and downtime.
         #expect(dom.output.contains(">120 checks · 0 failed<"))

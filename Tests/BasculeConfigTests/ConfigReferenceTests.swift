@@ -14,6 +14,9 @@ import Testing
         case service = "services[]"
         case backend = "services[].backends[]"
         case healthCheck = "services[].healthCheck"
+        case steps = "services[].healthCheck.steps[]"
+        case backendHealthCheck = "services[].backends[].healthCheck"
+        case agent = "services[].backends[].agent"
     }
 
     struct Row {
@@ -124,11 +127,20 @@ import Testing
             if let extra { members.append(extra) }
             return "{" + members.joined(separator: ", ") + "}"
         }
-        let backend = object([("name", #""b1""#), ("address", #""127.0.0.1:9001""#)], adding: section == .backend ? member : nil)
+        var backendBase = [("name", #""b1""#), ("address", #""127.0.0.1:9001""#)]
+        if section == .backendHealthCheck { backendBase.append(("healthCheck", object([], adding: member))) }
+        // An agent needs its port; a step needs one action, unless the member is one.
+        if section == .agent { backendBase.append(("agent", object([("port", "9777")], adding: member))) }
+        let backend = object(backendBase, adding: section == .backend ? member : nil)
         // A backup example needs a primary beside it.
         let primary = object([("name", #""b0""#), ("address", #""127.0.0.1:9002""#)], adding: nil)
         var serviceBase = [("name", #""web""#), ("listen", #""127.0.0.1:8080""#), ("backends", "[\(primary), \(backend)]")]
         if section == .healthCheck { serviceBase.append(("healthCheck", object([], adding: member))) }
+        if section == .steps {
+            let actions = ["send", "sendHex", "expect", "expectRegex"]
+            let step = object(actions.contains(key) ? [] : [("send", #""x""#)], adding: member)
+            serviceBase.append(("healthCheck", object([("type", #""tcp""#), ("steps", "[\(step)]")], adding: nil)))
+        }
         let service = object(serviceBase, adding: section == .service ? member : nil)
         var rootBase = [("services", "[\(service)]")]
         if section == .admin { rootBase.append(("admin", object([], adding: member))) }

@@ -143,6 +143,10 @@ struct MonitoringPackTests {
         service["maxConnectionsPerClient"] = 100
         var backends = service["backends"] as! [[String: Any]]
         backends[0]["maxConnections"] = 500
+        // A check target apart from the traffic address (pub2's port answers pub1's checks),
+        // and an agent nobody answers on: their families are exported all the same.
+        backends[0]["healthCheck"] = ["port": Int(pool[1].port)]
+        backends[1]["agent"] = ["port": Int(try freeLoopbackPort()), "intervalMs": 200, "timeoutMs": 100]
         service["backends"] = backends
         let balancer = try BalancerProcess(services: [service],
                                            extraTopLevel: ["maxConnections": 5000, "accessLog": "-"])
