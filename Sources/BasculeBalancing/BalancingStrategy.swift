@@ -25,14 +25,24 @@ public protocol LoadSource {
     func activeConnections(backend index: Int) -> Int
 }
 
-/// What a strategy may know of the client making the connection.
+/// What a strategy may know of the connection it is choosing for.
 public struct PickContext {
     /// Hash of the client identity chosen by the service's affinity (address, or its /24 or
     /// /64 network); 0 when the service has no affinity.
     public var clientHash: UInt64
+    /// 0 for a connection's first choice, then one more per backend it has failed to reach.
+    /// Hashing strategies mix it into `clientHash` (Envoy's `chooseHost(hash, attempt)`), so a
+    /// retry is a new draw rather than the next entry of a list.
+    public var attempt: Int
+    /// `BackendEntry.index`es already tried (or found full): a strategy returns none of them
+    /// while an eligible backend outside them remains, and nil once every one is in here.
+    public var tried: [Int]
 
-    public init(clientHash: UInt64 = 0) {
+    @inlinable
+    public init(clientHash: UInt64 = 0, attempt: Int = 0, tried: [Int] = []) {
         self.clientHash = clientHash
+        self.attempt = attempt
+        self.tried = tried
     }
 }
 
@@ -59,7 +69,8 @@ public protocol BalancingStrategy: Sendable {
 
     init(backends: [BackendEntry], options: StrategyOptions)
 
-    /// The chosen backend's `BackendEntry.index`, or nil when there is no backend.
+    /// The chosen backend's `BackendEntry.index`, never one in `context.tried` (see
+    /// `RetryDraw`), or nil when every backend is in it (or there is none).
     mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int?
 
     /// Called on each worker's copy so copies of a randomised or rotating strategy do not all

@@ -5,9 +5,8 @@ import BasculeConfig
 final class ServiceRuntime {
     private(set) var table: ServiceTable
     let traffic: TrafficStats
-    /// Mutated by every pick, through its protocol, so the access spans a call. Unchecked:
-    /// only this worker's thread picks, and a pick never comes back to the runtime.
-    @exclusivity(unchecked) private var strategy: any BalancingStrategy
+    /// This worker's own copy of the table's strategy: only this thread picks from it.
+    private var strategy: Strategy
     private var load: SharedLoad
     var listener: Listener?
 
@@ -25,15 +24,14 @@ final class ServiceRuntime {
         self.table = table
         self.traffic = traffic
         self.seed = seed
-        strategy = table.strategy
+        strategy = table.strategy.copy(seed: seed)
         load = SharedLoad(counters: table.counters)
         update(table)
     }
 
     func update(_ table: ServiceTable) {
         self.table = table
-        strategy = table.strategy
-        strategy.reseed(seed)
+        strategy = table.strategy.copy(seed: seed)
         load = SharedLoad(counters: table.counters)
         connectTimeoutMs = UInt64(table.config.connectTimeoutMs)
         idleTimeoutMs = UInt64(table.config.idleTimeoutMs)
@@ -44,16 +42,24 @@ final class ServiceRuntime {
 
     var wantsClientHash: Bool { table.config.affinity != .none }
 
-    /// The strategy's choice, or on a retry the next eligible backend not tried yet (a hashing
-    /// strategy would keep answering with the backend that just failed), then the available
-    /// backups.
+    /// The strategy's choice, never one already tried: a retry is a new pick with the attempt
+    /// number, spread over the untried backends the same way on every node. A backend at its
+    /// `maxConnections` counts as tried for this pick. Only when every eligible backend has
+    /// been tried (or is full) do the available backups outside them get a turn, in order.
     func pick(clientHash: UInt64, excluding tried: [Int]) -> Int? {
-        if let first = strategy.pick(PickContext(clientHash: clientHash), load: load),
-           tried.isEmpty || !tried.contains(first), hasRoom(first) {
+        // A first choice builds no tried list (no retain of `tried` on every connection).
+        if tried.isEmpty, let first = strategy.pick(PickContext(clientHash: clientHash), load: load), hasRoom(first) {
             return first
         }
-        for candidate in table.eligible where !tried.contains(candidate) && hasRoom(candidate) {
-            return candidate
+        return pickAgain(clientHash: clientHash, excluding: tried)
+    }
+
+    @inline(never)
+    private func pickAgain(clientHash: UInt64, excluding tried: [Int]) -> Int? {
+        var context = PickContext(clientHash: clientHash, attempt: tried.count, tried: tried)
+        while let candidate = strategy.pick(context, load: load) {
+            if hasRoom(candidate) { return candidate }
+            context.tried.append(candidate)
         }
         for candidate in table.fallback where !tried.contains(candidate) && hasRoom(candidate) {
             return candidate

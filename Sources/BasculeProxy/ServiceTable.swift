@@ -25,7 +25,7 @@ public final class ServiceTable: Sendable {
     /// see a refusal while a healthy backend remains.
     public let fallback: [Int]
     /// The strategy template; each worker copies it and mutates only its own copy.
-    public let strategy: any BalancingStrategy
+    public let strategy: Strategy
     /// nil when the service has no allow/deny rules.
     let accessList: AccessList?
     /// Per backend, its `maxConnections` (0: none).
@@ -34,7 +34,7 @@ public final class ServiceTable: Sendable {
     let limits: ServiceLimits
 
     init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
-                eligible: [Int], fallback: [Int] = [], strategy: any BalancingStrategy,
+                eligible: [Int], fallback: [Int] = [], strategy: Strategy,
                 accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false)) {
         self.id = id
         self.config = config

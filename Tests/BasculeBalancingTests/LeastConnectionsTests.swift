@@ -6,22 +6,7 @@ import Testing
     // closing a random open one. Tolerance: ±1 percentage point over 100,000 picks.
     let pool = backends(weights: [1, 2, 3, 4])
     var strategy = LeastConnections(backends: pool, options: StrategyOptions())
-    var load = Connections()
-    var open = [Int]()
-    var random = TestRandom(state: 42)
-    var picks = [Int]()
-    for _ in 0..<100_000 {
-        let chosen = strategy.pick(PickContext(), load: load)!
-        picks.append(chosen)
-        load.active[chosen] += 1
-        open.append(chosen)
-        if open.count > 200 {
-            let closing = random.next(below: open.count)
-            load.active[open[closing]] -= 1
-            open.swapAt(closing, open.count - 1)
-            open.removeLast()
-        }
-    }
+    let picks = churnPicks(&strategy, seed: 42)
     #expect(worstDeviation(picks, from: pool) < 1)
 }
 
@@ -30,6 +15,37 @@ import Testing
     let picks = (0..<400).map { _ in strategy.pick(PickContext(), load: Connections())! }
     #expect(Array(picks.prefix(4)) == [10, 20, 30, 40])
     for share in shares(picks).values { #expect(share == 0.25) }
+}
+
+@Test func leastConnectionsFollowsTheWeightsWhenLoadsAreEqual() {
+    // Sequential short connections: every backend is idle at each pick. nginx's least_conn
+    // gives 1:1:2 here; rotating ties gave a third each.
+    var strategy = LeastConnections(backends: backends(weights: [1, 1, 2]), options: StrategyOptions())
+    let picks = (0..<400).map { _ in strategy.pick(PickContext(), load: Connections())! }
+    #expect(shares(picks) == [10: 0.25, 20: 0.25, 30: 0.5])
+    // Smooth WRR's cycle for 1, 1, 2: the heavy backend is spread through it, not bunched.
+    #expect(Array(picks.prefix(4)) == [30, 10, 20, 30])
+}
+
+@Test func leastConnectionsBreaksTiesByWeightOnlyAmongTheLeastLoaded() {
+    // 30 holds a connection, so the tie-break is between 10 and 20 alone.
+    var strategy = LeastConnections(backends: backends(weights: [1, 1, 2]), options: StrategyOptions())
+    var load = Connections()
+    load.active[30] = 1
+    let picks = (0..<100).map { _ in strategy.pick(PickContext(), load: load)! }
+    #expect(shares(picks) == [10: 0.5, 20: 0.5])
+}
+
+@Test func leastConnectionsComparesUnevenWeightsExactly() {
+    // Weights whose least common multiple passes 2^32 fall back to rounded scales; loads per
+    // unit of weight that differ still order correctly.
+    let weights = [4_294_967_291, 4_294_967_279, 1]
+    var strategy = LeastConnections(backends: backends(weights: weights), options: StrategyOptions())
+    var load = Connections()
+    load.active[10] = 2
+    load.active[20] = 1
+    load.active[30] = 1
+    #expect(strategy.pick(PickContext(), load: load) == 20)
 }
 
 @Test func leastConnectionsAvoidsABusyBackend() {

@@ -22,22 +22,7 @@ import Testing
     // Simulation as for least-connections; ±2 percentage points, power-of-two being coarser.
     let pool = backends(weights: [1, 2, 3, 4])
     var strategy = PowerOfTwoChoices(backends: pool, options: StrategyOptions(seed: 11))
-    var load = Connections()
-    var open = [Int]()
-    var random = TestRandom(state: 7)
-    var picks = [Int]()
-    for _ in 0..<100_000 {
-        let chosen = strategy.pick(PickContext(), load: load)!
-        picks.append(chosen)
-        load.active[chosen] += 1
-        open.append(chosen)
-        if open.count > 200 {
-            let closing = random.next(below: open.count)
-            load.active[open[closing]] -= 1
-            open.swapAt(closing, open.count - 1)
-            open.removeLast()
-        }
-    }
+    let picks = churnPicks(&strategy, seed: 7)
     #expect(worstDeviation(picks, from: pool) < 2)
 }
 

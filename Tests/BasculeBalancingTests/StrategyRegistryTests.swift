@@ -11,7 +11,7 @@ import BasculeBalancing
 
 @Test(arguments: StrategyRegistry.names)
 func everyStrategyReturnsNilWithoutBackends(name: String) {
-    var strategy = StrategyRegistry.make(named: name, backends: [], options: StrategyOptions())!
+    let strategy = StrategyRegistry.make(named: name, backends: [], options: StrategyOptions())!
     #expect(strategy.pick(PickContext(clientHash: 42), load: Connections()) == nil)
 }
 
@@ -21,7 +21,7 @@ func everyStrategyReturnsOnlyIndicesItWasGiven(name: String) {
     let given = [BackendEntry(index: 7, name: "x", address: "198.0.0.7:80", weight: 2),
                  BackendEntry(index: 3, name: "y", address: "198.0.0.3:80"),
                  BackendEntry(index: 11, name: "z", address: "198.0.0.11:80", weight: 5)]
-    var strategy = StrategyRegistry.make(named: name, backends: given, options: StrategyOptions(seed: 1))!
+    let strategy = StrategyRegistry.make(named: name, backends: given, options: StrategyOptions(seed: 1))!
     var picked = Set<Int>()
     for hash in clientHashes(3000) {
         picked.insert(strategy.pick(PickContext(clientHash: hash), load: Connections())!)

@@ -50,3 +50,27 @@ struct TestRandom {
         return Int(StableHash.mix64(state) % UInt64(bound))
     }
 }
+
+/// Simulates churn: every pick opens a connection on the chosen backend; once `open` are open,
+/// each pick is followed by closing a random open one. Returns the picks in order.
+func churnPicks<Strategy: BalancingStrategy>(_ strategy: inout Strategy, picks count: Int = 100_000,
+                                              open limit: Int = 200, seed: UInt64) -> [Int] {
+    var load = Connections()
+    var open = [Int]()
+    var random = TestRandom(state: seed)
+    var picks = [Int]()
+    picks.reserveCapacity(count)
+    for _ in 0..<count {
+        let chosen = strategy.pick(PickContext(), load: load)!
+        picks.append(chosen)
+        load.active[chosen] += 1
+        open.append(chosen)
+        if open.count > limit {
+            let closing = random.next(below: open.count)
+            load.active[open[closing]] -= 1
+            open.swapAt(closing, open.count - 1)
+            open.removeLast()
+        }
+    }
+    return picks
+}

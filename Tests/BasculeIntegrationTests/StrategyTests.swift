@@ -42,6 +42,62 @@ struct StrategyTests {
         #expect(toIdle == 40, "\(strategy) sent \(40 - toIdle) of 40 new connections to the loaded backend")
     }
 
+    @Test func leastConnectionsFollowsTheWeightsForSequentialShortConnections() throws {
+        // Each connection is closed before the next opens, so every backend is idle at each pick:
+        // the tie-break decides, and it must follow weights 1, 1, 2 (rotating ties gave a third each).
+        var started: [(process: ManagedProcess, port: UInt16)] = []
+        defer { started.forEach { $0.process.terminate() } }
+        for name in ["a", "b", "c"] { started.append(try BackendProcess.start(name: name)) }
+        let balancer = try BalancerProcess(services: [[
+            "name": "publishing", "strategy": "least-connections", "healthCheck": ["type": "none"],
+            "backends": zip(["a", "b", "c"], [1, 1, 2]).enumerated().map { i, backend in
+                ["name": backend.0, "address": "127.0.0.1:\(started[i].1)", "weight": backend.1] as [String: Any]
+            },
+        ]], workers: 2)
+        defer { balancer.process.terminate() }
+
+        var counts: [String: Int] = [:]
+        for _ in 0..<400 {
+            let body = try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").bodyText
+            counts[body.trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += 1
+        }
+        print("least-connections, weights 1,1,2, 400 sequential connections: \(counts.sorted { $0.key < $1.key })")
+        // 25 / 25 / 50 %, each within 10 points.
+        #expect(abs(counts["a", default: 0] - 100) <= 40, "\(counts)")
+        #expect(abs(counts["b", default: 0] - 100) <= 40, "\(counts)")
+        #expect(abs(counts["c", default: 0] - 200) <= 40, "\(counts)")
+    }
+
+    @Test(arguments: ["round-robin", "least-connections"])
+    func retriesFromADeadBackendSpreadOverTheSurvivors(strategy: String) throws {
+        // One of four backends has nothing listening and no check notices: every connection sent
+        // there is refused and retried. Retries used to go to the next backend in file order,
+        // doubling its share; now each survivor takes about a third of all connections.
+        var started: [(process: ManagedProcess, port: UInt16)] = []
+        defer { started.forEach { $0.process.terminate() } }
+        for name in ["s1", "s2", "s3"] { started.append(try BackendProcess.start(name: name)) }
+        let deadPort = try freeLoopbackPort()
+        let balancer = try BalancerProcess(services: [[
+            "name": "publishing", "strategy": strategy, "healthCheck": ["type": "none"], "retries": 3,
+            "backends": [["name": "dead", "address": "127.0.0.1:\(deadPort)"]]
+                + started.enumerated().map { i, backend in ["name": "s\(i + 1)", "address": "127.0.0.1:\(backend.1)"] },
+        ]], workers: 2)
+        defer { balancer.process.terminate() }
+
+        var counts: [String: Int] = [:]
+        for _ in 0..<400 {
+            let body = try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").bodyText
+            counts[body.trimmingCharacters(in: .whitespacesAndNewlines), default: 0] += 1
+        }
+        let refused = try balancer.metric("bascule_backend_connect_errors_total", ["service": "publishing", "backend": "dead"])
+        print("\(strategy), 1 dead of 4, 400 connections: \(Int(refused)) retried; survivors \(counts.sorted { $0.key < $1.key })")
+        #expect(refused >= 40, "the dead backend was hardly tried: \(refused)")
+        #expect(counts.values.reduce(0, +) == 400)
+        for survivor in ["s1", "s2", "s3"] {
+            #expect(abs(counts[survivor, default: 0] - 133) <= 25, "\(counts)")
+        }
+    }
+
     @Test func sourceHashKeepsAClientOnOneBackendAndBackupTakesOverOnlyWhenThePrimaryIsGone() throws {
         let (primary, primaryPort) = try BackendProcess.start(name: "mgmt1", role: .management)
         defer { primary.terminate() }
