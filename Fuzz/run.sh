@@ -5,7 +5,7 @@
 #
 # SwiftPM cannot give one executable libFuzzer's main without touching Package.swift, so the
 # harness is compiled with swiftc together with the BasculeProxy files it exercises, as a
-# module named BasculeProxy, against BasculeConfig and BasculeEventLoop built beside it.
+# module named BasculeProxy, against BasculeConfig, BasculePosix and BasculeEventLoop built beside it.
 set -euo pipefail
 
 target=${1:?usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]}
@@ -43,8 +43,13 @@ if stale "$build/libBasculeConfig.a" "$root/Sources/BasculeConfig"; then
     -emit-module -emit-module-path "$build/modules/BasculeConfig.swiftmodule" \
     -emit-library -static -o "$build/libBasculeConfig.a" "$root"/Sources/BasculeConfig/*.swift
 fi
-if stale "$build/libBasculeEventLoop.a" "$root/Sources/BasculeEventLoop"; then
-  swiftc -O -parse-as-library -module-name BasculeEventLoop -swift-version 6 -I "$build/CLinux" \
+if stale "$build/libBasculePosix.a" "$root/Sources/BasculePosix"; then
+  swiftc -O -parse-as-library -module-name BasculePosix -swift-version 6 -I "$build/CLinux" \
+    -emit-module -emit-module-path "$build/modules/BasculePosix.swiftmodule" \
+    -emit-library -static -o "$build/libBasculePosix.a" "$root"/Sources/BasculePosix/*.swift
+fi
+if stale "$build/libBasculeEventLoop.a" "$root/Sources/BasculeEventLoop" "$root/Sources/BasculePosix"; then
+  swiftc -O -parse-as-library -module-name BasculeEventLoop -swift-version 6 -I "$build/CLinux" -I "$build/modules" \
     -emit-module -emit-module-path "$build/modules/BasculeEventLoop.swiftmodule" \
     -emit-library -static -o "$build/libBasculeEventLoop.a" "$root"/Sources/BasculeEventLoop/*.swift
 fi
@@ -60,16 +65,15 @@ case "$target" in
       "$fuzz/Targets/$harness" "$root"/Sources/BasculeConfig/*.swift -o "$build/$target" ;;
   admin-request)
     # The parser and the types it answers with, as a module named BasculeAdmin (all internal).
-    "${instrumented[@]}" -module-name BasculeAdmin \
+    "${instrumented[@]}" -module-name BasculeAdmin -I "$build/modules" -L "$build" -lBasculeConfig \
       "$fuzz/Targets/$harness" "$admin/HTTPRequestParser.swift" "$admin/HTTPRequest.swift" \
-      "$admin/HTTPResponse.swift" "$admin/JSONValue.swift" -o "$build/$target" ;;
+      "$admin/HTTPResponse.swift" -o "$build/$target" ;;
   *)
     "${instrumented[@]}" -module-name BasculeProxy \
-      -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculeEventLoop "$build/CLinux/shim.o" \
-      "$fuzz/Targets/$harness" \
-      "$proxy/SocketAddress.swift" "$proxy/SocketAddress+Components.swift" "$proxy/IPAddressText.swift" \
+      -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculePosix "$build/CLinux/shim.o" \
+      "$fuzz/Targets/$harness" "$proxy/IPAddressText.swift" \
       "$proxy/ProxyHeader.swift" "$proxy/ProxyProtocolEncoder.swift" "$proxy/ProxyProtocolParser.swift" \
-      "$proxy/CIDR.swift" "$proxy/AccessList.swift" \
+      "$proxy/AccessList.swift" \
       -o "$build/$target" ;;
 esac
 

@@ -1,36 +1,28 @@
-/// Feeds arbitrary text to AccessList.init: lines alternate between the allow and deny lists.
-/// It must throw or succeed, never trap; every accepted entry must then behave as a rule.
+import BasculeConfig
+import BasculePosix
+
+/// Feeds arbitrary text to config's CIDR parser and the access list built from what it
+/// accepts: lines alternate between the allow and deny lists. Parsing must refuse or succeed,
+/// never trap; every accepted block must then behave as a rule for its own network address.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzAccessList(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-    var allow: [String] = []
-    var deny: [String] = []
+    var allow: [CIDRBlock] = []
+    var deny: [CIDRBlock] = []
     for (index, line) in lines.enumerated() {
-        if index % 2 == 0 { allow.append(line) } else { deny.append(line) }
+        guard let block = CIDRBlock(line) else { continue }
+        if index % 2 == 0 { allow.append(block) } else { deny.append(block) }
     }
-    do {
-        let list = try AccessList(allow: allow, deny: deny)
-        for probe in probes { _ = list.permits(probe) }
-    } catch {
-        precondition(!error.description.isEmpty, "an error without a message")
-    }
+    let list = AccessList(allow: allow, deny: deny)
+    for probe in probes { _ = list.permits(probe) }
 
-    for line in lines {
-        guard let cidr = try? CIDR(parsing: line).normalized else { continue }
-        let base: SocketAddress
-        switch cidr.network {
-        case .ipv4(let address, _): base = SocketAddress(ipv4: address, port: 1)
-        case .ipv6(let high, let low, _, _): base = SocketAddress(ipv6: high, low, port: 1)
-        }
-        guard let allowOne = try? AccessList(allow: [line], deny: []),
-              let denyOne = try? AccessList(allow: [], deny: [line]),
-              let both = try? AccessList(allow: [line], deny: [line]) else {
-            fatalError("an entry that parses as CIDR was refused by AccessList")
-        }
-        precondition(allowOne.permits(base), "a network does not contain its own address")
-        precondition(!denyOne.permits(base), "deny did not match its own network")
-        precondition(!both.permits(base), "allow won over deny")
+    for block in allow + deny {
+        precondition(CIDRBlock(block.description) == block, "a block does not survive its own description")
+        let base = SocketAddress(bytes: block.network, port: 1)
+        precondition(AccessList(allow: [block], deny: []).permits(base), "a network does not contain its own address")
+        precondition(!AccessList(allow: [], deny: [block]).permits(base), "deny did not match its own network")
+        precondition(!AccessList(allow: [block], deny: [block]).permits(base), "allow won over deny")
     }
     return 0
 }

@@ -1,3 +1,5 @@
+import BasculePosix
+
 /// Feeds arbitrary bytes to the PROXY parser. ASan catches any read outside the input (the
 /// parser works on unchecked raw pointers); the checks below catch wrong answers.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -21,12 +21,3 @@ enum AdminListener {
         SocketCalls.localAddress(fd)
     }
 }
-
-extension SocketAddress {
-    /// 127.0.0.0/8, ::1, or an IPv4-mapped 127.x address.
-    var isLoopback: Bool {
-        if let v4 = ipv4 { return v4 >> 24 == 127 }
-        if let v6 = ipv6 { return v6.high == 0 && v6.low == 1 }
-        return false
-    }
-}

@@ -1,3 +1,5 @@
+import BasculeConfig
+import BasculePosix
 import BasculeProxy
 import Logging
 

@@ -63,10 +63,8 @@ public final class AdminServer: EventHandler {
         self.limits = options.limits
         self.log = log
         self.options = options
-        let address: SocketAddress
         do {
-            address = try SocketAddress(config.listen)
-            listenFD = try AdminListener.open(on: address)
+            listenFD = try AdminListener.open(on: SocketAddress(config.listen))
         } catch {
             throw AdminServerError(description: "admin: cannot listen on \(config.listen): \(error.reason)")
         }

@@ -1,3 +1,4 @@
+import BasculeConfig
 struct HTTPStatus: Sendable, Equatable {
     let code: Int
     let reason: String

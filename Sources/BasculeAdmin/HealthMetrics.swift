@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeHealth
 
 /// Health-check results for /metrics and /status, rendered from the monitor's snapshot.

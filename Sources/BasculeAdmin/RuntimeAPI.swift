@@ -1,4 +1,5 @@
 import BasculeConfig
+import BasculePosix
 import BasculeProxy
 import Logging
 
@@ -134,7 +135,7 @@ struct RuntimeAPI {
         }
         if name == "localhost" { return true }
         // "127.attacker.example" is a name, and names are what an attacker controls.
-        return (try? SocketAddress(Endpoint(host: String(name), port: 0))) != nil
+        return IPAddress(String(name)) != nil
     }
 
     static func methodNotAllowed(use method: String) -> HTTPResponse {

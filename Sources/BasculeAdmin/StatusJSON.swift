@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeProxy
 
 /// The /status document: every service and every field of every backend, the same names the

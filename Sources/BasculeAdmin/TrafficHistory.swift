@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeEventLoop
 import BasculeProxy
 

@@ -1,3 +1,4 @@
+import BasculePosix
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -12,19 +13,19 @@ final class AgentResponder: Sendable {
     private let listener: Int32
     private let state: BackendState
 
-    init(listen: SocketAddress, state: BackendState) throws(SocketError) {
+    init(listen: SocketAddress, state: BackendState) throws(SystemError) {
         self.state = state
         listener = try BlockingSocket.listen(on: listen, backlog: 128)
-        do throws(SocketError) {
+        do throws(SystemError) {
             boundAddress = listen.withPort(try BlockingSocket.boundPort(listener))
         } catch {
-            close(listener)
+            closeDescriptor(listener)
             throw error
         }
     }
 
-    func start() throws(SocketError) {
-        try DetachedThread.start { [self] in acceptLoop() }
+    func start() throws(SystemError) {
+        try WorkerThread.detach(name: "backend-agent") { [self] in acceptLoop() }
     }
 
     /// Answers on the accept thread itself: one short write per connection, nothing to wait for.

@@ -1,12 +1,18 @@
 import ArgumentParser
+import BasculeConfig
+import BasculePosix
 #if canImport(Glibc)
 import Glibc
 #endif
 
 extension SocketAddress: ExpressibleByArgument {
+    /// `127.0.0.1:8080`, `[::1]:8080`, `localhost:0`: config's endpoint rules, where port 0
+    /// asks the kernel for a free port. Host names are not resolved (localhost aside): a
+    /// listen address that depends on DNS at start-up is a surprise.
     public init?(argument: String) {
-        guard let address = try? SocketAddress(parsing: argument) else { return nil }
-        self = address
+        let text = argument.hasPrefix("localhost:") ? "127.0.0.1" + argument.dropFirst("localhost".count) : argument
+        guard let endpoint = Endpoint(parsing: text, allowsPortZero: true) else { return nil }
+        self.init(bytes: endpoint.address.bytes, port: endpoint.port)
     }
 }
 

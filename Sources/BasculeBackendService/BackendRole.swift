@@ -1,3 +1,5 @@
+import BasculePosix
+
 /// Which kind of platform server a backend imitates; decides what `GET /` returns.
 public enum BackendRole: String, Sendable, CaseIterable {
     case publishing, management, reporting

@@ -1,3 +1,4 @@
+import BasculePosix
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -32,10 +33,10 @@ public final class BackendServer: Sendable {
     static let idleTimeoutSeconds = 300.0
 
     /// Binds and listens; connections queue in the backlog until `start()`.
-    public init(configuration: BackendConfiguration) throws(SocketError) {
+    public init(configuration: BackendConfiguration) throws(SystemError) {
         self.configuration = configuration
         listener = try BlockingSocket.listen(on: configuration.listen)
-        do throws(SocketError) {
+        do throws(SystemError) {
             boundAddress = configuration.listen.withPort(try BlockingSocket.boundPort(listener))
             if let address = configuration.agentListen {
                 agent = try AgentResponder(listen: address, state: state)
@@ -43,44 +44,44 @@ public final class BackendServer: Sendable {
                 agent = nil
             }
         } catch {
-            close(listener)
+            closeDescriptor(listener)
             throw error
         }
     }
 
     /// Starts the accept threads and returns.
-    public func start() throws(SocketError) {
-        try DetachedThread.start { [self] in acceptLoop() }
+    public func start() throws(SystemError) {
+        try WorkerThread.detach(name: "backend-accept") { [self] in acceptLoop() }
         try agent?.start()
     }
 
     private func acceptLoop() {
         while true {
-            let fd = accept(listener, nil, nil)
-            if fd < 0 {
-                switch errno {
-                case EINTR, ECONNABORTED, EPROTO:
+            let fd: Int32
+            do {
+                fd = Int32(try syscallValue("accept") { Int(accept(listener, nil, nil)) })
+            } catch {
+                switch error.errno {
+                case ECONNABORTED, EPROTO:
                     continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    // Out of descriptors or memory: back off instead of spinning; queued clients wait.
-                    usleep(10_000)
-                    continue
-                case EBADF, EINVAL, ENOTSOCK, EFAULT:
+                case EINVAL, ENOTSOCK:
                     // The listener itself is broken: a bug, so stop loudly rather than spin.
-                    fatalError("accept on listener \(listener) failed: \(SocketError(call: "accept", errno: errno))")
+                    fatalError("accept on listener \(listener) failed: \(error)")
                 default:
-                    logToStandardError("accept failed: \(SocketError(call: "accept", errno: errno))")
+                    // Out of descriptors or memory (EMFILE, ENOBUFS...): back off instead of
+                    // spinning; queued clients wait.
+                    if error.errno != EMFILE && error.errno != ENFILE { logToStandardError("accept failed: \(error)") }
                     usleep(10_000)
                     continue
                 }
             }
-            try? BlockingSocket.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, name: "setsockopt(TCP_NODELAY)")
+            try? SocketCalls.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "setsockopt(TCP_NODELAY)")
             try? BlockingSocket.setTimeouts(fd, seconds: BackendServer.idleTimeoutSeconds)
             do {
-                try DetachedThread.start { [self] in serve(fd) }
+                try WorkerThread.detach(name: "backend-conn") { [self] in serve(fd) }
             } catch {
                 logToStandardError("\(error); dropping connection")
-                close(fd)
+                closeDescriptor(fd)
             }
         }
     }

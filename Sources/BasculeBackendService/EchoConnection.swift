@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import BasculePosix
 import Glibc
 #endif
 

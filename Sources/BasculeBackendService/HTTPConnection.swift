@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import BasculePosix
 import Glibc
 #endif
 
@@ -39,7 +40,7 @@ struct HTTPConnection {
     }
 
     /// Returns whether the connection stays open for another request.
-    private mutating func serveOneRequest() throws(SocketError) -> Bool {
+    private mutating func serveOneRequest() throws(SystemError) -> Bool {
         let head: HTTPRequestHead
         while true {
             switch HTTPRequestHead.parse(UnsafeRawBufferPointer(rebasing: buffer[start..<end])) {
@@ -85,7 +86,7 @@ struct HTTPConnection {
     }
 
     /// Reads the PROXY header in front of the first request; false closes the connection.
-    private mutating func readProxyHeader() throws(SocketError) -> Bool {
+    private mutating func readProxyHeader() throws(SystemError) -> Bool {
         while true {
             switch ProxyHeaderReport.parse(UnsafeRawBufferPointer(rebasing: buffer[start..<end])) {
             case .complete(let client, let length):
@@ -101,7 +102,7 @@ struct HTTPConnection {
     }
 
     /// Reads into the free tail of the buffer, compacting first. False when the peer closed.
-    private mutating func readMore() throws(SocketError) -> Bool {
+    private mutating func readMore() throws(SystemError) -> Bool {
         if start > 0 {
             let pending = end - start
             if pending > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: pending) }
@@ -114,7 +115,7 @@ struct HTTPConnection {
         return count > 0
     }
 
-    private mutating func discardBody(_ length: UInt64) throws(SocketError) -> Bool {
+    private mutating func discardBody(_ length: UInt64) throws(SystemError) -> Bool {
         var remaining = length
         let buffered = UInt64(end - start)
         let fromBuffer = min(buffered, remaining)
@@ -130,7 +131,7 @@ struct HTTPConnection {
         return true
     }
 
-    private func rejectAndClose(_ error: HTTPParseError) throws(SocketError) {
+    private func rejectAndClose(_ error: HTTPParseError) throws(SystemError) {
         let head = HTTPRequestHead(method: "GET", target: "/")
         try send(.text(error.status, "\(error)\n"), for: head, keepAlive: false)
         lingeringClose()
@@ -148,7 +149,7 @@ struct HTTPConnection {
         }
     }
 
-    private func send(_ reply: BackendReply, for request: HTTPRequestHead, keepAlive: Bool) throws(SocketError) {
+    private func send(_ reply: BackendReply, for request: HTTPRequestHead, keepAlive: Bool) throws(SystemError) {
         let headOnly = request.method == "HEAD"
         var head = HTTPResponseHead(status: 200, headers: [("X-Backend", configuration.name)])
         if let proxiedClient { head.headers.append(("X-Client-Address", proxiedClient)) }
@@ -192,7 +193,7 @@ struct HTTPConnection {
         }
     }
 
-    private func streamContent(_ generator: ContentGenerator, from first: UInt64, through last: UInt64) throws(SocketError) {
+    private func streamContent(_ generator: ContentGenerator, from first: UInt64, through last: UInt64) throws(SystemError) {
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: HTTPConnection.streamChunkSize, alignment: 16)
         defer { chunk.deallocate() }
         var offset = first

@@ -1,3 +1,4 @@
+import BasculeConfig
 /// The small document `GET /` returns for each role.
 struct RoleDocument {
     /// Packages a publishing backend lists; sizes span tiny to streaming-sized.
@@ -24,7 +25,7 @@ struct RoleDocument {
             contentType = "application/xml; charset=utf-8"
             body = Array(xml.utf8)
         case .management:
-            let json = "{\"backend\":\"\(RoleDocument.jsonEscaped(name))\",\"role\":\"management\","
+            let json = "{\"backend\":\(JSONValue.string(name).rendered),\"role\":\"management\","
                 + "\"status\":\"\(failing ? "failing" : "ok")\",\"activeConnections\":\(activeConnections),"
                 + "\"requestsServed\":\(requestsServed)}\n"
             contentType = "application/json"
@@ -50,21 +51,6 @@ struct RoleDocument {
             case "\"": out += "&quot;"
             case "'": out += "&apos;"
             default: out.append(character)
-            }
-        }
-        return out
-    }
-
-    static func jsonEscaped(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
             }
         }
         return out

@@ -1,3 +1,4 @@
+import BasculePosix
 import CLinux
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +14,7 @@ public enum TerminationSignals {
     /// Call first thing in `main`, before starting threads. Also ignores SIGPIPE: a client that
     /// disconnects mid-write must cost an EPIPE, not the process.
     public static func block() {
-        signal(SIGPIPE, SIG_IGN)
+        BrokenPipe.ignore()
         _ = handled.withUnsafeBufferPointer { cl_block_signals($0.baseAddress, Int32($0.count)) }
     }
 

@@ -76,16 +76,16 @@ public struct ServiceConfig: Sendable, Equatable {
     public var maxConnectionsPerClient: Int?
     public var proxyProtocol: ProxyProtocolVersion?
     public var acceptProxyProtocol: Bool
-    /// CIDR strings as written ("192.0.2.0/24", "2001:db8::/32"), validated.
-    public var allow: [String]
-    public var deny: [String]
+    /// Parsed at load; a bare address in the file is a /32 or /128 block.
+    public var allow: [CIDRBlock]
+    public var deny: [CIDRBlock]
     public var slowStartMs: Int
 
     public init(name: String, listen: Endpoint, strategy: String = "round-robin",
                 affinity: Affinity = .none, healthCheck: HealthCheckConfig = HealthCheckConfig(),
                 backends: [BackendConfig], defaults: Defaults = Defaults(),
                 maxConnections: Int? = nil, proxyProtocol: ProxyProtocolVersion? = nil,
-                acceptProxyProtocol: Bool = false, allow: [String] = [], deny: [String] = [],
+                acceptProxyProtocol: Bool = false, allow: [CIDRBlock] = [], deny: [CIDRBlock] = [],
                 slowStartMs: Int = 0) {
         self.name = name
         self.listen = listen
@@ -226,18 +226,28 @@ public struct AgentCheckConfig: Sendable, Equatable {
 }
 
 /// An IP literal and a port, as written in `listen`/`address` ("127.0.0.1:8081",
-/// "[::1]:8081"). Config knows nothing of sockets; the proxy turns this into a sockaddr.
+/// "[::1]:8081"), with the address already parsed to bytes. Config knows nothing of
+/// sockets; the socket floor builds its `SocketAddress` from `address.bytes` and `port`.
 public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
-    /// The address without brackets ("::1" for "[::1]:8081").
-    public var host: String
-    public var port: UInt16
+    /// The address without brackets, as written ("::1" for "[::1]:8081").
+    public let host: String
+    public let address: IPAddress
+    public let port: UInt16
 
-    public init(host: String, port: UInt16) {
-        self.host = host
+    public init(address: IPAddress, host: String? = nil, port: UInt16) {
+        self.host = host ?? address.description
+        self.address = address
         self.port = port
     }
 
-    public var isIPv6: Bool { host.contains(":") }
+    /// For literals in code and tests ("127.0.0.1", "::1"): anything else is a programming
+    /// error. Text from a user goes through `Endpoint(parsing:)` or config validation.
+    public init(host: String, port: UInt16) {
+        guard let address = IPAddress(host) else { preconditionFailure("\(host) is not an IP literal") }
+        self.init(address: address, host: host, port: port)
+    }
+
+    public var isIPv6: Bool { address.isIPv6 }
 
     public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -1,9 +1,9 @@
-/// An address block from an `allow`/`deny` list ("192.0.2.0/24", "2001:db8::/32").
+/// An address block from an `allow`/`deny` list ("192.0.2.0/24", "2001:db8::/32"), parsed
+/// once at load and handed as is to the proxy's access list.
 ///
-/// Host bits must be zero: "10.0.0.1/8" is rejected with a suggestion of "10.0.0.0/8",
-/// because a written host address usually means the author expected a narrower match than
-/// the prefix gives. A bare address without a prefix is rejected too (write /32 or /128),
-/// so every entry says its width explicitly.
+/// A bare address is one host (/32 or /128). With a prefix, host bits must be zero:
+/// "10.0.0.1/8" is rejected with a suggestion of "10.0.0.0/8", because a written host
+/// address usually means the author expected a narrower match than the prefix gives.
 public struct CIDRBlock: Sendable, Hashable, CustomStringConvertible {
     /// Network address bytes: 4 for IPv4, 16 for IPv6.
     public let network: [UInt8]
@@ -14,6 +14,8 @@ public struct CIDRBlock: Sendable, Hashable, CustomStringConvertible {
         guard case .success(let block) = CIDRBlock.parse(text) else { return nil }
         self = block
     }
+
+    public var isIPv6: Bool { network.count == 16 }
 
     init(network: [UInt8], prefixLength: Int) {
         self.network = network
@@ -34,10 +36,9 @@ public struct CIDRBlock: Sendable, Hashable, CustomStringConvertible {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2 else {
             if parts.count == 1, let address = IPAddress(text) {
-                let width = address.isIPv6 ? 128 : 32
-                return .failure(.init("\(quoted) is not a valid CIDR (write address/prefix, e.g. \(text)/\(width))"))
+                return .success(CIDRBlock(network: address.bytes, prefixLength: address.bytes.count * 8))
             }
-            return .failure(.init("\(quoted) is not a valid CIDR (write address/prefix, e.g. 192.0.2.0/24)"))
+            return .failure(.init("\(quoted) is not a valid CIDR (write an address or address/prefix, e.g. 192.0.2.0/24)"))
         }
         guard let address = IPAddress(String(parts[0])) else {
             return .failure(.init("\(quoted) is not a valid CIDR (\(quotedForMessage(String(parts[0]))) is not an IP address)"))

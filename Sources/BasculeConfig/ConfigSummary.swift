@@ -38,8 +38,8 @@ extension ServiceConfig {
         if let maxConnections { settings.append("max \(maxConnections) connections") }
         if let proxyProtocol { settings.append("sends PROXY \(proxyProtocol.rawValue)") }
         if acceptProxyProtocol { settings.append("accepts PROXY") }
-        if !allow.isEmpty { settings.append("allow " + allow.joined(separator: " ")) }
-        if !deny.isEmpty { settings.append("deny " + deny.joined(separator: " ")) }
+        if !allow.isEmpty { settings.append("allow " + allow.map(\.description).joined(separator: " ")) }
+        if !deny.isEmpty { settings.append("deny " + deny.map(\.description).joined(separator: " ")) }
         if slowStartMs > 0 { settings.append("slow start \(slowStartMs) ms") }
         if !settings.isEmpty { lines.append("  " + settings.joined(separator: ", ")) }
 

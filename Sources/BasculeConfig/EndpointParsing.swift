@@ -9,7 +9,7 @@ enum EndpointParsing {
     static let hint = "(write an IPv4 literal or [IPv6]:port)"
 
     /// The endpoint, or a message that quotes the text and says what is wrong with it.
-    static func parse(_ text: String) -> Result<ParsedEndpoint, EndpointParseError> {
+    static func parse(_ text: String, allowsPortZero: Bool = false) -> Result<ParsedEndpoint, EndpointParseError> {
         let quoted = quotedForMessage(text)
         let host: String
         let portText: String?
@@ -29,7 +29,7 @@ enum EndpointParsing {
             guard let address = IPAddress(host), address.isIPv6 else {
                 return .failure(.init("\(quoted) is not an IP address \(hint)"))
             }
-            return withPort(portText, host: host, address: address, quoted: quoted)
+            return withPort(portText, host: host, address: address, quoted: quoted, allowsPortZero: allowsPortZero)
         }
         let colons = text.utf8.count { $0 == UInt8(ascii: ":") }
         if colons > 1 {
@@ -49,21 +49,21 @@ enum EndpointParsing {
         guard let address = IPAddress(host), !address.isIPv6 else {
             return .failure(.init("\(quoted) is not an IP address \(hint)"))
         }
-        return withPort(portText, host: host, address: address, quoted: quoted)
+        return withPort(portText, host: host, address: address, quoted: quoted, allowsPortZero: allowsPortZero)
     }
 
     private static func withPort(_ portText: String?, host: String, address: IPAddress,
-                                 quoted: String) -> Result<ParsedEndpoint, EndpointParseError> {
+                                 quoted: String, allowsPortZero: Bool) -> Result<ParsedEndpoint, EndpointParseError> {
         guard let portText, !portText.isEmpty else {
             return .failure(.init("\(quoted) has no port"))
         }
         guard portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             return .failure(.init("\(quoted) has an invalid port \(quotedForMessage(portText)) (must be 1...65535)"))
         }
-        guard let port = Int(portText), (1...65535).contains(port) else {
+        guard let port = Int(portText), ((allowsPortZero ? 0 : 1)...65535).contains(port) else {
             return .failure(.init("\(quoted) has port \(portText), out of range (must be 1...65535)"))
         }
-        return .success(ParsedEndpoint(endpoint: Endpoint(host: host, port: UInt16(port)), address: address))
+        return .success(ParsedEndpoint(endpoint: Endpoint(address: address, host: host, port: UInt16(port)), address: address))
     }
 }
 
@@ -78,8 +78,9 @@ struct EndpointParseError: Error, Equatable {
 extension Endpoint {
     /// Parses `a.b.c.d:port` or `[IPv6]:port` with the same rules as config.json (for
     /// command-line flags such as `--listen`); nil when the text is not such an endpoint.
-    public init?(parsing text: String) {
-        guard case .success(let parsed) = EndpointParsing.parse(text) else { return nil }
+    /// `allowsPortZero` is for listeners that let the kernel pick a port.
+    public init?(parsing text: String, allowsPortZero: Bool = false) {
+        guard case .success(let parsed) = EndpointParsing.parse(text, allowsPortZero: allowsPortZero) else { return nil }
         self = parsed.endpoint
     }
 }

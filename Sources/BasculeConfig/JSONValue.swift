@@ -67,32 +67,12 @@ extension JSONValue {
     }
 }
 
-/// Quotes user text for an error message: escapes what would make the message ambiguous or
-/// unprintable, and shortens very long strings so one bad value cannot flood the output.
+/// Quotes user text for an error message: escaped like any JSON string (so the message is
+/// unambiguous and printable), and shortened so one bad value cannot flood the output.
 func quotedForMessage(_ text: String, limit: Int = 60) -> String {
-    var out = "\""
-    var count = 0
-    for scalar in text.unicodeScalars {
-        if count == limit {
-            out += "…"
-            break
-        }
-        count += 1
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u" + hex4(scalar.value)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
+    var out = ""
+    JSONValue.writeString(text.unicodeScalars, escapingHTML: false, truncatedAfter: limit, into: &out)
+    return out
 }
 
 func hex4(_ value: UInt32) -> String {

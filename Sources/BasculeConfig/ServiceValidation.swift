@@ -60,9 +60,9 @@ enum ServiceValidation {
         return name
     }
 
-    private static func cidrList(_ object: ObjectAtPath, _ key: String, collector: inout ErrorCollector) -> [String] {
+    private static func cidrList(_ object: ObjectAtPath, _ key: String, collector: inout ErrorCollector) -> [CIDRBlock] {
         guard let elements = collector.array(object, key) else { return [] }
-        var blocks: [String] = []
+        var blocks: [CIDRBlock] = []
         for (index, element) in elements.enumerated() {
             let path = object.path.key(key).index(index)
             guard case .string(let text) = element else {
@@ -70,7 +70,7 @@ enum ServiceValidation {
                 continue
             }
             switch CIDRBlock.parse(text) {
-            case .success: blocks.append(text)
+            case .success(let block): blocks.append(block)
             case .failure(let error): collector.report(path, error.message)
             }
         }

@@ -1,3 +1,6 @@
+// The loop speaks in the floor's types (SystemError, IOResult, syscall): whoever uses a loop
+// uses the floor, as NIOPosix re-exports NIOCore.
+@_exported import BasculePosix
 import CLinux
 import Glibc
 
@@ -56,6 +59,7 @@ public final class EventLoop {
     @exclusivity(unchecked) public var afterIteration: (() -> Void)?
 
     public init(eventCapacity: Int = 256) throws(SystemError) {
+        BrokenPipe.ignore()
         epoll = try Epoll(capacity: eventCapacity)
         currentMs = cl_monotonic_coarse_ms()
         wheel = TimerWheel(nowMs: currentMs)

@@ -1,3 +1,4 @@
+import BasculePosix
 import CLinux
 import Glibc
 import Synchronization

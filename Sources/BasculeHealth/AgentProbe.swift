@@ -11,7 +11,7 @@ final class AgentProbe: EventHandler {
     let backend: Int
     let backendName: String
     private let config: AgentCheckConfig
-    private let address: ProbeAddress
+    private let address: SocketAddress
     private unowned let loop: EventLoop
     private var id = HandlerID.unregistered
     /// Told when an answer changed what the agent says.
@@ -39,7 +39,7 @@ final class AgentProbe: EventHandler {
         backendName = backendConfig.name
         config = agent
         let target = agent.target(for: backendConfig.address)
-        address = try ProbeAddress(target)
+        address = SocketAddress(bytes: target.address.bytes, port: target.port)
         snapshot = AgentSnapshot(target: target.description)
         self.loop = loop
         self.onChange = onChange
@@ -65,8 +65,8 @@ final class AgentProbe: EventHandler {
     func handleEvent(_ events: EpollEvents, tag: UInt8) {
         guard running, tag == attempt, fd >= 0 else { return }
         if connecting {
-            let code = ProbeSocket.pendingError(fd)
-            if code != 0 { return failed(ProbeSocket.connectFailureReason(code)) }
+            let code = SocketCalls.pendingError(fd)
+            if code != 0 { return failed(BackendProbe.connectFailureReason(code)) }
             guard events.contains(.writable) || events.contains(.readable) else {
                 if !events.isDisjoint(with: [.error, .hangup]) { failed("connect failed: connection closed") }
                 return
@@ -101,12 +101,12 @@ final class AgentProbe: EventHandler {
         deadlineMs = nowMs + UInt64(max(1, config.timeoutMs))
         nextPollAtMs = nowMs + UInt64(max(1, config.intervalMs))
         do {
-            fd = try ProbeSocket.open(family: address.family)
-            let started = try ProbeSocket.connect(fd, to: address)
+            fd = try SocketCalls.open(family: address.family)
+            let started = try SocketCalls.connect(fd, to: address)
             try loop.watch(fd, handler: id, tag: attempt)
             connecting = started == .inProgress
         } catch {
-            failed(error.call == "connect" ? ProbeSocket.connectFailureReason(error.errno)
+            failed(error.call == "connect" ? BackendProbe.connectFailureReason(error.errno)
                                            : "\(error.call) failed: \(error.reason.lowercased())")
         }
     }
@@ -115,7 +115,7 @@ final class AgentProbe: EventHandler {
     private func readLine() {
         var chunk = [UInt8](repeating: 0, count: 256)
         while fd >= 0 {
-            let result = chunk.withUnsafeMutableBytes { buffer in Result { () throws(SystemError) in try ProbeSocket.receive(fd, into: buffer) } }
+            let result = chunk.withUnsafeMutableBytes { buffer in Result { () throws(SystemError) in try SocketCalls.receive(fd, into: buffer) } }
             switch result {
             case .success(.processed(0)):
                 return answered()

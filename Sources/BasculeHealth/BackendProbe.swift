@@ -24,7 +24,7 @@ final class BackendProbe: EventHandler {
     let serviceName: String
     let backendName: String
     let config: HealthCheckConfig
-    private let address: ProbeAddress
+    private let address: SocketAddress
     /// Where checks go when not the traffic address ("127.0.0.1:59999"), for status.
     let distinctTarget: String?
     /// Sent first on every attempt: the PROXY header (LOCAL / UNKNOWN, as HAProxy's checks
@@ -69,7 +69,7 @@ final class BackendProbe: EventHandler {
         backendName = backendConfig.name
         config = serviceConfig.healthCheck
         let target = config.target(for: backendConfig)
-        address = try ProbeAddress(target)
+        address = SocketAddress(bytes: target.address.bytes, port: target.port)
         distinctTarget = target == backendConfig.address ? nil : target.description
         self.preamble = preamble
         script = config.type == .tcp && !config.steps.isEmpty ? TCPCheckScript(config.steps) : nil
@@ -161,13 +161,13 @@ final class BackendProbe: EventHandler {
                                     expectBody: config.expectBody)
         }
         do {
-            fd = try ProbeSocket.open(family: address.family)
-            let started = try ProbeSocket.connect(fd, to: address)
+            fd = try SocketCalls.open(family: address.family)
+            let started = try SocketCalls.connect(fd, to: address)
             try loop.watch(fd, handler: id, tag: attempt)
             phase = .connecting
             if case .connected = started { connected() }
         } catch {
-            finish(.failed(error.call == "connect" ? ProbeSocket.connectFailureReason(error.errno)
+            finish(.failed(error.call == "connect" ? Self.connectFailureReason(error.errno)
                                                    : "\(error.call) failed: \(error.reason.lowercased())"))
         }
     }
@@ -180,8 +180,8 @@ final class BackendProbe: EventHandler {
         case .idle:
             return
         case .connecting:
-            let code = ProbeSocket.pendingError(fd)
-            if code != 0 { return finish(.failed(ProbeSocket.connectFailureReason(code))) }
+            let code = SocketCalls.pendingError(fd)
+            if code != 0 { return finish(.failed(Self.connectFailureReason(code))) }
             guard events.contains(.writable) else {
                 // A hangup with no pending error: the peer vanished before the connect settled.
                 if !events.isDisjoint(with: [.error, .hangup]) { finish(.failed("connect failed: connection closed")) }
@@ -363,10 +363,19 @@ final class BackendProbe: EventHandler {
         }
     }
 
+    /// How an operator reads a failed connect: "connect refused" rather than an errno name.
+    static func connectFailureReason(_ code: Int32) -> String {
+        switch code {
+        case ECONNREFUSED: return "connect refused"
+        case ETIMEDOUT: return "connect timeout"
+        default: return "connect failed: \(SystemError(errno: code, call: "connect").reason.lowercased())"
+        }
+    }
+
     private func writeStep(_ bytes: UnsafeRawBufferPointer) -> TLSClient.Step {
         if let tls { return tls.write(bytes) }
         do {
-            switch try ProbeSocket.send(fd, bytes) {
+            switch try SocketCalls.send(fd, bytes) {
             case .processed(let count): return .done(count)
             case .wouldBlock: return .wantIO
             }
@@ -378,7 +387,7 @@ final class BackendProbe: EventHandler {
     private func readStep(into buffer: UnsafeMutableRawBufferPointer) -> TLSClient.Step {
         if let tls { return tls.read(into: buffer) }
         do {
-            switch try ProbeSocket.receive(fd, into: buffer) {
+            switch try SocketCalls.receive(fd, into: buffer) {
             case .processed(0): return .closed
             case .processed(let count): return .done(count)
             case .wouldBlock: return .wantIO

@@ -40,9 +40,6 @@ public final class HealthMonitor {
         self.log = log
         self.onChange = onChange
         self.onAgentChange = onAgentChange
-        // OpenSSL writes to the socket with write(2), which cannot ask for MSG_NOSIGNAL: a
-        // backend resetting mid-handshake must not kill the process with SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
         for (serviceIndex, service) in configuration.services.enumerated() {
             var context: OpaquePointer?
             if service.healthCheck.type == .https {

@@ -1,3 +1,4 @@
+import BasculeConfig
 import COpenSSL
 import Glibc
 
@@ -100,8 +101,6 @@ final class TLSClient {
     }
 
     static func isIPLiteral(_ name: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, name, &v4) == 1 || inet_pton(AF_INET6, name, &v6) == 1
+        IPAddress(name) != nil
     }
 }

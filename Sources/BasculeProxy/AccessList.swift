@@ -1,3 +1,6 @@
+import BasculeConfig
+import BasculePosix
+
 /// A service's `allow`/`deny` lists, checked on every accepted connection: deny wins over
 /// allow, and an empty allow list allows everyone not denied. Rules are split by family and
 /// kept as (network, mask) pairs so a check is a few integer operations per rule and no
@@ -37,10 +40,10 @@ public struct AccessList: Sendable {
     let allow: Rules
     let deny: Rules
 
-    /// Throws on the first malformed entry, naming it (see `AccessListError`).
-    public init(allow: [String], deny: [String]) throws(AccessListError) {
-        self.allow = try Self.rules(allow, list: "allow")
-        self.deny = try Self.rules(deny, list: "deny")
+    /// The blocks config parsed at load; nothing here can be malformed.
+    public init(allow: [CIDRBlock], deny: [CIDRBlock]) {
+        self.allow = Self.rules(allow)
+        self.deny = Self.rules(deny)
     }
 
     /// Whether nothing is filtered, so the accept path can skip the check.
@@ -61,35 +64,34 @@ public struct AccessList: Sendable {
         return permitsEveryone
     }
 
-    private static func rules(_ entries: [String], list: String) throws(AccessListError) -> Rules {
+    private static func rules(_ blocks: [CIDRBlock]) -> Rules {
         var rules = Rules()
-        for (index, entry) in entries.enumerated() {
-            let cidr: CIDR
-            do {
-                cidr = try CIDR(parsing: entry).normalized
-            } catch {
-                throw AccessListError(list: list, index: index, entry: entry, reason: error.reason)
+        for block in blocks {
+            let prefix = block.prefixLength
+            if !block.isIPv6 {
+                let network = block.network.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                rules.ipv4.append(IPv4Rule(network: network, mask: mask32(prefix)))
+                continue
             }
-            switch cidr.network {
-            case .ipv4(let address, let mask):
-                rules.ipv4.append(IPv4Rule(network: address, mask: mask))
-            case .ipv6(let high, let low, let maskHigh, let maskLow):
-                rules.ipv6.append(IPv6Rule(high: high, low: low, maskHigh: maskHigh, maskLow: maskLow))
+            let high = block.network[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let low = block.network[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            // Blocks inside ::ffff:0:0/96 describe IPv4 clients; as an IPv4 rule they match
+            // those clients whichever listener they reached (`SocketAddress.ipv4` unmaps them).
+            if prefix >= 96, high == 0, low >> 32 == 0xFFFF {
+                rules.ipv4.append(IPv4Rule(network: UInt32(truncatingIfNeeded: low), mask: mask32(prefix - 96)))
+                continue
             }
+            rules.ipv6.append(IPv6Rule(high: high, low: low,
+                                       maskHigh: mask64(min(prefix, 64)), maskLow: mask64(max(prefix - 64, 0))))
         }
         return rules
     }
-}
 
-/// A malformed `allow`/`deny` entry. Its description reads like the config checker's other
-/// errors, `deny[2]: "10.0.0.0/33" has a prefix length over 32`, so the caller only
-/// prefixes the service's path.
-public struct AccessListError: Error, Equatable, CustomStringConvertible {
-    /// "allow" or "deny".
-    public let list: String
-    public let index: Int
-    public let entry: String
-    public let reason: String
+    private static func mask32(_ prefix: Int) -> UInt32 {
+        prefix == 0 ? 0 : ~(UInt32.max >> UInt32(prefix))
+    }
 
-    public var description: String { "\(list)[\(index)]: \"\(entry)\" \(reason)" }
+    private static func mask64(_ prefix: Int) -> UInt64 {
+        prefix == 0 ? 0 : ~(UInt64.max >> UInt64(prefix))
+    }
 }

@@ -1,3 +1,4 @@
+import BasculePosix
 import Glibc
 
 /// One access-log line: JSON, one object per finished connection, so any log shipper parses it.

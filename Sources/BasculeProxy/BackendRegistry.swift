@@ -75,9 +75,9 @@ public final class BackendRegistry: EventHandler {
     static func makeTable(id: Int, service: ServiceConfig, counters: [BackendCounters],
                           states: [BackendState], nowMs: UInt64,
                           limits: ServiceLimits = ServiceLimits(perClient: false)) throws -> ServiceTable {
-        let targets = try service.backends.map { backend in
+        let targets = service.backends.map { backend in
             BackendTarget(name: backend.name, endpoint: backend.address,
-                          address: try SocketAddress(backend.address), isBackup: backend.backup)
+                          address: SocketAddress(backend.address), isBackup: backend.backup)
         }
         let weights = tableWeights(states, slowStartMs: service.slowStartMs, nowMs: nowMs)
         let candidates = service.backends.enumerated().map { index, backend in
@@ -91,13 +91,8 @@ public final class BackendRegistry: EventHandler {
         }
         let eligibleIndices = eligible.map(\.index)
         let fallback = candidates.filter { $0.isAvailable && !eligibleIndices.contains($0.entry.index) }.map(\.entry.index)
-        let accessList: AccessList?
-        do {
-            let list = try AccessList(allow: service.allow, deny: service.deny)
-            accessList = list.permitsEveryone ? nil : list
-        } catch {
-            throw StartupError(description: "service \(service.name): \(error)")
-        }
+        let list = AccessList(allow: service.allow, deny: service.deny)
+        let accessList = list.permitsEveryone ? nil : list
         return ServiceTable(id: id, config: service, backends: targets, counters: counters,
                             eligible: eligibleIndices, fallback: fallback, strategy: strategy,
                             accessList: accessList, limits: limits)

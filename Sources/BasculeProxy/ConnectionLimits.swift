@@ -1,3 +1,4 @@
+import BasculePosix
 import Synchronization
 
 /// Limits shared by every worker for one service; kept across table rebuilds and reloads.

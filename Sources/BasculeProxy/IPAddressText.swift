@@ -1,6 +1,7 @@
 /// Textual IPv4/IPv6 addresses read from and written to raw byte buffers, for the PROXY v1
-/// line and for CIDR rules. Hand-written rather than inet_pton/inet_ntop because both sides
+/// line on the hot path. Hand-written rather than inet_pton/inet_ntop because both sides
 /// work on slices of a caller's buffer: libc would need a NUL-terminated copy per call.
+/// (Config's `IPAddress` uses inet_pton: it parses once, at load.)
 ///
 /// Accepts what glibc's inet_pton accepts and nothing more (the fuzz target `address`
 /// checks that differentially), which is also what the PROXY protocol asks of v1 lines:

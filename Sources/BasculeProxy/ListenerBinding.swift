@@ -7,7 +7,7 @@ enum ListenerBinding {
     /// One listening socket per worker, all bound before any is used, so a port in use fails
     /// the start (or the reload) as a whole with the service and address named.
     static func bind(_ service: ServiceConfig, workers: Int, log: Logger) throws -> [Int32] {
-        let address = try SocketAddress(service.listen)
+        let address = SocketAddress(service.listen)
         var fds: [Int32] = []
         do {
             for _ in 0..<workers {

@@ -51,7 +51,6 @@ public final class ProxyController: EventHandler {
         reload = ConfigurationReload(configuration: configuration, registry: registry, workers: self.workers,
                                      processLimits: processLimits, log: log)
         id = loop.register(self)
-        signal(SIGPIPE, SIG_IGN)
         signals = try SignalSource(signals: [SIGTERM, SIGINT, SIGHUP, SIGUSR1], on: loop) { [unowned self] signal in
             self.handleSignal(signal)
         }

@@ -1,3 +1,5 @@
+import BasculePosix
+
 /// What a PROXY protocol header (v1 or v2) said about the connection it precedes.
 public struct ProxyHeader: Sendable {
     public enum Version: Sendable, Equatable { case v1, v2 }

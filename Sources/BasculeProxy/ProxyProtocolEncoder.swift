@@ -1,3 +1,4 @@
+import BasculePosix
 import Glibc
 
 /// Writes the PROXY protocol header Bascule sends to a backend ahead of the client's bytes.

@@ -1,3 +1,5 @@
+import BasculePosix
+
 /// Reads the PROXY protocol header (v1 or v2) an upstream balancer puts before a client's
 /// bytes. Incremental: call it again with everything received so far until it answers
 /// `.complete` or `.invalid`; it keeps no state between calls. Strict: anything that is not

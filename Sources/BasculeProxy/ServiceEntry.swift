@@ -1,4 +1,5 @@
 import BasculeConfig
+import BasculePosix
 
 /// The control thread's record of one running service: its configuration, the state and
 /// counters of its backends (parallel to `config.backends`), the table last published to the

@@ -1,5 +1,6 @@
 import BasculeBalancing
 import BasculeConfig
+import BasculePosix
 
 /// A backend as the relay needs it: where to connect, and what to call it in logs.
 public struct BackendTarget: Sendable {

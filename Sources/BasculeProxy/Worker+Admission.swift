@@ -1,3 +1,5 @@
+import BasculePosix
+
 /// When admission is decided: at accept, or, behind an upstream balancer, once its PROXY
 /// header has named the client.
 enum AdmissionStage {

@@ -1,5 +1,6 @@
 import BasculeConfig
-import Glibc
+import BasculePosix
+import BasculeProxy
 
 /// A blocking HTTP/1.1 client for the admin endpoint: one request per connection, bounded by
 /// a timeout, loopback or wherever `admin.listen` points.
@@ -14,53 +15,32 @@ struct AdminClient {
     }
 
     func send(method: String, path: String, body: String = "") throws -> Response {
-        let family = endpoint.isIPv6 ? AF_INET6 : AF_INET
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw DemoError(description: "socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-
-        var storage = sockaddr_storage()
-        var length: socklen_t
-        if endpoint.isIPv6 {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = endpoint.port.bigEndian
-            inet_pton(AF_INET6, endpoint.host, &address.sin6_addr)
-            withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: address) { raw.copyMemory(from: $0) } }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = endpoint.port.bigEndian
-            inet_pton(AF_INET, endpoint.host, &address.sin_addr)
-            withUnsafeMutableBytes(of: &storage) { raw in withUnsafeBytes(of: address) { raw.copyMemory(from: $0) } }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd: Int32
+        do {
+            fd = try BlockingSocket.connect(to: SocketAddress(endpoint), timeoutSeconds: Double(timeoutSeconds))
+        } catch {
+            throw DemoError(description: "cannot reach the admin endpoint at \(endpoint): \(error.reason) (is bascule running with this config?)")
         }
-        let connected = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
-        }
-        guard connected == 0 else {
-            throw DemoError(description: "cannot reach the admin endpoint at \(endpoint): \(String(cString: strerror(errno))) (is bascule running with this config?)")
-        }
+        defer { closeDescriptor(fd) }
 
         var request = "\(method) \(path) HTTP/1.1\r\nHost: \(endpoint)\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
         if !token.isEmpty { request += "Authorization: Bearer \(token)\r\n" }
         request += "\r\n" + body
-        var bytes = Array(request.utf8)
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + sent, $0.count - sent) }
-            guard n > 0 else { throw DemoError(description: "sending to \(endpoint): \(String(cString: strerror(errno)))") }
-            sent += n
+        do {
+            try BlockingSocket.writeAll(fd, Array(request.utf8))
+        } catch {
+            throw DemoError(description: "sending to \(endpoint): \(error.reason)")
         }
         var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 1)
+        defer { chunk.deallocate() }
         while response.count < 16 * 1024 * 1024 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { throw DemoError(description: "reading from \(endpoint): \(String(cString: strerror(errno)))") }
+            let n: Int
+            do {
+                n = try BlockingSocket.read(fd, into: chunk)
+            } catch {
+                throw DemoError(description: "reading from \(endpoint): \(error.reason)")
+            }
             if n == 0 { break }
             response.append(contentsOf: chunk[0..<n])
         }

@@ -32,10 +32,9 @@ struct CtlCommand: ParsableCommand {
 
         func client() throws -> AdminClient {
             if let admin {
-                guard let colon = admin.lastIndex(of: ":"), let port = UInt16(admin[admin.index(after: colon)...]) else {
-                    throw ValidationError("--admin must be HOST:PORT, got \"\(admin)\"")
+                guard let endpoint = Endpoint(parsing: admin) else {
+                    throw ValidationError("--admin must be an IP literal and a port (127.0.0.1:9000, [::1]:9000), got \"\(admin)\"")
                 }
-                let endpoint = Endpoint(host: String(admin[..<colon]).trimmingCharacters(in: "[]"), port: port)
                 // With an explicit address the file is only a source for the token, if readable.
                 let fileToken = (try? ConfigurationFile.load(config).get())?.admin.token ?? ""
                 return AdminClient(endpoint: endpoint, token: token ?? fileToken)

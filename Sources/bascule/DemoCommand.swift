@@ -1,5 +1,6 @@
 import ArgumentParser
 import BasculeConfig
+import BasculePosix
 import BasculeProxy
 import Glibc
 import Logging
@@ -90,19 +91,16 @@ struct DemoCommand: ParsableCommand {
 
     /// Polls until the backend accepts connections: the readiness condition itself, bounded.
     static func waitUntilListening(_ endpoint: Endpoint, child: ChildProcess, timeoutMs: Int = 10_000) throws {
-        let address = try SocketAddress(endpoint)
+        let address = SocketAddress(endpoint)
         var waited = 0
         while waited < timeoutMs {
             guard child.isRunning else {
                 throw DemoError(description: "backend \(child.name) exited at start (is \(endpoint) already in use?)")
             }
-            let fd = socket(address.family, Int32(SOCK_STREAM.rawValue), 0)
-            var storage = address.storage
-            let result = withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, address.length) }
+            if let fd = try? BlockingSocket.connect(to: address, timeoutSeconds: 1) {
+                closeDescriptor(fd)
+                return
             }
-            close(fd)
-            if result == 0 { return }
             usleep(20_000)
             waited += 20
         }

@@ -1,3 +1,4 @@
+import BasculeConfig
 @testable import BasculeAdmin
 import BasculeProxy
 import Foundation

@@ -76,8 +76,8 @@ import Glibc
         #expect(service.maxConnections == 500)
         #expect(service.proxyProtocol == .v2)
         #expect(service.acceptProxyProtocol)
-        #expect(service.allow == ["192.0.2.0/24", "2001:db8::/32"])
-        #expect(service.deny == ["192.0.2.128/25"])
+        #expect(service.allow.map(\.description) == ["192.0.2.0/24", "2001:db8::/32"])
+        #expect(service.deny.map(\.description) == ["192.0.2.128/25"])
         #expect(service.slowStartMs == 10000)
         #expect(service.healthCheck == HealthCheckConfig(type: .https, path: "/ready", expectStatus: [200, 204],
                                                          expectBody: "ok", intervalMs: 3000, timeoutMs: 3000,

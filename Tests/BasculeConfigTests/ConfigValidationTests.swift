@@ -149,15 +149,14 @@ import Testing
 
     @Test func everyBadCIDRInAListIsReportedAtItsIndex() {
         let json = document(service: #"""
-            "allow": ["192.0.2.0/24", "2001:db8::/32", "192.0.2.0/33", "2001:db8::/129", "198.0.0.1/8", "198.0.0.1", "db/8", 42]
+            "allow": ["192.0.2.0/24", "2001:db8::/32", "192.0.2.0/33", "2001:db8::/129", "198.0.0.1/8", "db/8", 42]
             """#)
         #expect(errors(json) == [
             ConfigError(path: "services[0].allow[2]", message: #""192.0.2.0/33" is not a valid CIDR (prefix must be 0...32)"#),
             ConfigError(path: "services[0].allow[3]", message: #""2001:db8::/129" is not a valid CIDR (prefix must be 0...128)"#),
             ConfigError(path: "services[0].allow[4]", message: #""198.0.0.1/8" is not a valid CIDR (host bits are set; did you mean 198.0.0.0/8?)"#),
-            ConfigError(path: "services[0].allow[5]", message: #""198.0.0.1" is not a valid CIDR (write address/prefix, e.g. 198.0.0.1/32)"#),
-            ConfigError(path: "services[0].allow[6]", message: #""db/8" is not a valid CIDR ("db" is not an IP address)"#),
-            ConfigError(path: "services[0].allow[7]", message: "expected a CIDR string, got number 42"),
+            ConfigError(path: "services[0].allow[5]", message: #""db/8" is not a valid CIDR ("db" is not an IP address)"#),
+            ConfigError(path: "services[0].allow[6]", message: "expected a CIDR string, got number 42"),
         ])
     }
 
@@ -372,6 +371,26 @@ import Testing
         #expect(CIDRBlock("198.0.0.1/8") == nil)
         #expect(CIDRBlock("192.0.2.1/32")?.description == "192.0.2.1/32")
         #expect(CIDRBlock("2001:0db8:0::/48")?.description == "2001:db8::/48")
+    }
+
+    @Test func aBareAddressIsOneHost() throws {
+        let v4 = try #require(CIDRBlock("198.0.0.1"))
+        #expect(v4.prefixLength == 32)
+        #expect(v4.contains([198, 0, 0, 1]))
+        #expect(!v4.contains([198, 0, 0, 2]))
+        let v6 = try #require(CIDRBlock("2001:db8::7"))
+        #expect(v6.prefixLength == 128)
+        #expect(v6.description == "2001:db8::7/128")
+        #expect(errors(document(service: #""allow": ["198.0.0.1", "2001:db8::7"], "deny": ["192.0.2.66"]"#)).isEmpty)
+        let service = try #require(try? parse(document(service: #""deny": ["192.0.2.66"]"#)).get().services.first)
+        #expect(service.deny == [CIDRBlock("192.0.2.66/32")!])
+    }
+
+    @Test(arguments: ["", "198.0.0.0/33", "2001:db8::/129", "198.0.0.1/8", "2001:db8::1/32", "198.0.0.0/",
+                      "198.0.0.0/-1", "198.0.0.0/8/8", "198.0.0.0/ 8", "10.0.0/8", "256.0.0.0/8", " 198.0.0.0/8",
+                      "010.0.0.0/8", "example.com", "fe80::1%eth0", "2001:db8:::/48", "[2001:db8::]/32"])
+    func malformedBlocksAreRefused(_ entry: String) {
+        #expect(CIDRBlock(entry) == nil)
     }
 
     @Test func ipv6HostBitsSuggestTheNetwork() {

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Synchronization
 import Testing
 
@@ -22,7 +23,7 @@ final class BackendEchoModeTests {
         let sent = Atomic<Bool>(false)
         // The writer runs on its own thread: echoing 32 MiB back while we are not reading would
         // fill both socket buffers and stall.
-        try DetachedThread.start {
+        try WorkerThread.detach(name: "test") {
             let chunk = 256 * 1024
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
             defer { buffer.deallocate() }

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -111,9 +112,9 @@ final class RoleServer: Sendable {
 
     init(role: String?) throws {
         self.role = Mutex(role)
-        listener = try BlockingSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0), backlog: 64)
+        listener = try BlockingSocket.listen(on: SocketAddress(ipv4: 0x7F00_0001, port: 0), backlog: 64)
         port = try BlockingSocket.boundPort(listener)
-        try DetachedThread.start { [self] in acceptLoop() }
+        try WorkerThread.detach(name: "test") { [self] in acceptLoop() }
     }
 
     /// Wakes the accept thread, whose accept then fails: the loop ends and closes the listener.
@@ -129,7 +130,7 @@ final class RoleServer: Sendable {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 return
             }
-            try? DetachedThread.start { [self] in answer(fd) }
+            try? WorkerThread.detach(name: "test") { [self] in answer(fd) }
         }
     }
 

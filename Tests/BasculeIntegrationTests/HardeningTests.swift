@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -33,7 +34,7 @@ struct HardeningTests {
         _ = try? client.sendAll("ping\n")
         do {
             return try client.read(maxBytes: 16).isEmpty
-        } catch let error as SocketError {
+        } catch let error as SystemError {
             return !error.isTimeout
         } catch {
             return true

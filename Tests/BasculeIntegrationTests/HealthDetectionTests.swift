@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -99,7 +100,7 @@ struct HealthDetectionTests {
         // A port nobody listens on refuses; a listener whose accept queue is full drops the
         // SYN, so the connect runs into connectTimeoutMs.
         let refusingPort = try freeLoopbackPort()
-        let full = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 0)
+        let full = try BlockingSocket.listen(on: SocketAddress(ipv4: 0x7F00_0001, port: 0), backlog: 0)
         defer { close(full) }
         let fullPort = try BlockingSocket.boundPort(full)
         let filler = try TCPClient(port: fullPort)  // takes the queue's one place, never accepted

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Foundation
 import Synchronization
 import Testing
@@ -37,7 +38,7 @@ struct RelayTests {
         let client = try TCPClient(port: balancer.port("echo"), timeout: .seconds(30))
         let received = Mutex<(count: Int, hash: String)>((0, ""))
         let readerDone = Atomic<Bool>(false)
-        try DetachedThread.start {
+        try WorkerThread.detach(name: "test") {
             let hasher = SHA256Hasher()
             var total = 0
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
@@ -110,13 +111,13 @@ struct RelayTests {
         // A server that speaks first and hangs up (a banner, an error): its greeting and FIN
         // come in one segment, and the client should get them as one too, not as a data
         // segment, an ACK back and a FIN segment.
-        let listener = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 4)
+        let listener = try BlockingSocket.listen(on: SocketAddress(ipv4: 0x7F00_0001, port: 0), backlog: 4)
         defer { Glibc.close(listener) }
         let backendPort = try BlockingSocket.boundPort(listener)
         let balancer = try BalancerProcess(services: [service("banner", backends: [("banner1", backendPort)])])
         defer { balancer.process.terminate() }
         let greeting = Array("220 bascule test banner\r\n".utf8)
-        try DetachedThread.start {
+        try WorkerThread.detach(name: "test") {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
             defer { Glibc.close(fd) }
@@ -137,7 +138,7 @@ struct RelayTests {
         // A backend that dies in the middle of a download (RST), and a client that dies in
         // the middle of an upload: the surviving peer must see the stream broken. A FIN would
         // make a truncated transfer look complete to a protocol without its own framing.
-        let listener = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 4)
+        let listener = try BlockingSocket.listen(on: SocketAddress(ipv4: 0x7F00_0001, port: 0), backlog: 4)
         defer { Glibc.close(listener) }
         let backendPort = try BlockingSocket.boundPort(listener)
         let balancer = try BalancerProcess(services: [service("raw", backends: [("raw1", backendPort)])])
@@ -147,7 +148,7 @@ struct RelayTests {
         // 1. Download: the backend sends 256 KiB and resets. It waits for the client's first
         // bytes, so the relay is established before the reset (a reset that beats the connect's
         // completion is a failed connect, retried elsewhere, not a cut stream).
-        try DetachedThread.start {
+        try WorkerThread.detach(name: "test") {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
             var go = [UInt8](repeating: 0, count: 3)
@@ -167,7 +168,7 @@ struct RelayTests {
                 let chunk = try downloader.read()
                 if chunk.isEmpty { break }
                 downloaded += chunk.count
-            } catch let error as SocketError {
+            } catch let error as SystemError {
                 downloadEnd = error.errno
                 break
             }
@@ -178,14 +179,14 @@ struct RelayTests {
         // 2. Upload: the client sends 100 KB and resets; the backend must not read a clean end.
         let uploadEnd = Mutex<Int32?>(nil)
         let uploadReceived = Atomic<Int>(0)
-        try DetachedThread.start {
+        try WorkerThread.detach(name: "test") {
             let fd = accept(listener, nil, nil)
             guard fd >= 0 else { return }
             defer { Glibc.close(fd) }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
             defer { buffer.deallocate() }
             while true {
-                do throws(SocketError) {
+                do throws(SystemError) {
                     let n = try BlockingSocket.read(fd, into: buffer)
                     if n == 0 { uploadEnd.withLock { $0 = 0 }; return }
                     uploadReceived.add(n, ordering: .relaxed)
@@ -220,7 +221,7 @@ struct RelayTests {
         balancer.process.signal(SIGTERM)
         // The client keeps the connection open past drainTimeoutMs: Bascule cuts it, and says so.
         var end: Int32 = 0
-        do { _ = try client.readToEOF() } catch let error as SocketError { end = error.errno }
+        do { _ = try client.readToEOF() } catch let error as SystemError { end = error.errno }
         #expect(end == ECONNRESET, "the client saw \(end == 0 ? "a clean end" : "errno \(end)")")
         #expect(balancer.process.waitForExit(timeout: .seconds(10)) == 0)
     }

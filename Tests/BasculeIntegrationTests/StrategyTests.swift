@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Foundation
 import Synchronization
 import Testing
@@ -146,7 +147,7 @@ struct ReloadTests {
         let counts = Mutex<(ok: Int, failed: Int, servedByB: Int)>((0, 0, 0))
         let finished = Atomic<Int>(0)
         for _ in 0..<2 {
-            try DetachedThread.start {
+            try WorkerThread.detach(name: "test") {
                 while !stop.load(ordering: .relaxed) {
                     let response = try? TestHTTPClient(timeout: .seconds(5)).get(port: port, path: "/whoami")
                     counts.withLock {

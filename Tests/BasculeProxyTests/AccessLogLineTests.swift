@@ -1,11 +1,12 @@
 import BasculeConfig
 @testable import BasculeProxy
+import BasculePosix
 import Testing
 
 @Suite struct AccessLogLineTests {
     @Test func aLineIsOneJSONObjectWithEveryField() throws {
         var buffer: [UInt8] = []
-        let client = try SocketAddress(Endpoint(host: "127.0.0.1", port: 51234))
+        let client = SocketAddress(Endpoint(host: "127.0.0.1", port: 51234))
         AccessLogLine.append(to: &buffer, service: "publishing", client: client, backend: "pub2", connectMs: 0.41,
                              durationMs: 12.7, bytesIn: 120, bytesOut: 2048, end: "client closed")
         let text = String(decoding: buffer, as: UTF8.self)
@@ -15,7 +16,7 @@ import Testing
 
     @Test func noBackendAndNoConnectAreNull() throws {
         var buffer: [UInt8] = []
-        let client = try SocketAddress(Endpoint(host: "::1", port: 80))
+        let client = SocketAddress(Endpoint(host: "::1", port: 80))
         AccessLogLine.append(to: &buffer, service: "s", client: client, backend: nil, connectMs: nil,
                              durationMs: 0.004, bytesIn: 0, bytesOut: 0, end: "no backend")
         let text = String(decoding: buffer, as: UTF8.self)

@@ -1,10 +1,11 @@
 import BasculeConfig
 @testable import BasculeProxy
+import BasculePosix
 import Testing
 
 private func address(_ host: String, _ port: UInt16) -> SocketAddress {
     // Test literals are valid by construction.
-    try! SocketAddress(Endpoint(host: host, port: port))
+    SocketAddress(Endpoint(host: host, port: port))
 }
 
 private func parse(_ bytes: [UInt8], limit: Int = ProxyProtocolParser.maximumV2Length) -> ProxyProtocolParser.ParseResult {

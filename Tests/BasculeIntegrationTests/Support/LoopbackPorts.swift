@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -16,10 +17,10 @@ private let handedOut = Mutex<Set<UInt16>>([])
 /// the program supports it.
 func freeLoopbackPort() throws -> UInt16 {
     for _ in 0..<100 {
-        let fd = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 1)
+        let fd = try BlockingSocket.listen(on: SocketAddress(ipv4: 0x7F00_0001, port: 0), backlog: 1)
         defer { close(fd) }
         let port = try BlockingSocket.boundPort(fd)
         if handedOut.withLock({ $0.insert(port).inserted }) { return port }
     }
-    throw SocketError(call: "freeLoopbackPort (100 ports in a row already handed out)", errno: EADDRINUSE)
+    throw SystemError(errno: EADDRINUSE, call: "freeLoopbackPort (100 ports in a row already handed out)")
 }

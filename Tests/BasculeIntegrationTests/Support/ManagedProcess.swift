@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculePosix
 import CLinux
 import Synchronization
 #if canImport(Glibc)
@@ -83,7 +84,7 @@ final class ManagedProcess: Sendable {
         let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard result == 0 else {
             [outPipe[0], errPipe[0]].forEach { close($0) }
-            throw Failure(description: "posix_spawn \(executable) failed: \(SocketError(call: "posix_spawn", errno: result))")
+            throw Failure(description: "posix_spawn \(executable) failed: \(SystemError(errno: result, call: "posix_spawn"))")
         }
         pid = child
         startReader(fd: outPipe[0], stream: .stdout)
@@ -243,7 +244,7 @@ final class ManagedProcess: Sendable {
     private func startReader(fd: Int32, stream: Stream) {
         let output = output
         do {
-            try DetachedThread.start(stackSize: 256 * 1024) { output.drain(fd: fd, stream: stream) }
+            try WorkerThread.detach(name: "test-drain", stackSize: 256 * 1024) { output.drain(fd: fd, stream: stream) }
         } catch {
             close(fd)
             output.openStreams.subtract(1, ordering: .releasing)

@@ -1,16 +1,20 @@
 import BasculeBackendService
+import BasculeConfig
+import BasculePosix
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-// SocketAddress is module-qualified here because BasculeProxy declares one too, and this
-// target may come to depend on both.
+/// A test's address literal ("127.0.0.1", "::1"), through config's parser like every address.
+func testAddress(_ host: String, _ port: UInt16) -> SocketAddress {
+    SocketAddress(bytes: IPAddress(host)!.bytes, port: port)
+}
 
 /// A blocking TCP client socket on loopback with a timeout on every read and write.
 ///
 /// Sendable so one thread can send while another reads (an echo test must, or both sides
-/// fill their socket buffers and stall). A timeout surfaces as a `SocketError` whose
+/// fill their socket buffers and stall). A timeout surfaces as a `SystemError` whose
 /// `isTimeout` is true.
 final class TCPClient: Sendable {
     let fd: Int32
@@ -19,8 +23,8 @@ final class TCPClient: Sendable {
     /// Connects to `host` ("127.0.0.1" or "::1") and `port`.
     /// `source` binds the client's own address first (another loopback address, port 0).
     init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10), source: String? = nil) throws {
-        fd = try BlockingSocket.connect(to: BasculeBackendService.SocketAddress(host: host, port: port), timeoutSeconds: timeout.seconds,
-                                        source: try source.map { try BasculeBackendService.SocketAddress(host: $0, port: 0) })
+        fd = try BlockingSocket.connect(to: testAddress(host, port), timeoutSeconds: timeout.seconds,
+                                        source: source.map { testAddress($0, 0) })
     }
 
     deinit { close() }
@@ -56,7 +60,7 @@ final class TCPClient: Sendable {
             let chunk = try read()
             if chunk.isEmpty { return result }
             result += chunk
-            if result.count > limit { throw SocketError(call: "readToEOF (more than \(limit) bytes)", errno: EFBIG) }
+            if result.count > limit { throw SystemError(errno: EFBIG, call: "readToEOF (more than \(limit) bytes)") }
         }
     }
 

@@ -15,3 +15,8 @@ public struct SystemError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String { "\(call): \(reason) (errno \(errno))" }
 }
+
+extension SystemError {
+    /// SO_RCVTIMEO/SO_SNDTIMEO expiry on a blocking socket surfaces as EAGAIN.
+    public var isTimeout: Bool { errno == EAGAIN || errno == EWOULDBLOCK }
+}

@@ -1,15 +1,27 @@
-import BasculeEventLoop
 import CLinux
 import Glibc
 
-/// The socket calls the proxy and the admin server make, each through `syscall` so errors
-/// carry the call's name.
+/// The socket calls every layer makes (the proxy's listeners and connects, health probes, the
+/// admin port, the test backend, the CLI's admin client), each through `syscall` so errors
+/// carry the call's name and follow the one errno policy.
 public enum SocketCalls {
-    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ call: StaticString) throws(SystemError) {
+    /// How a non-blocking connect began.
+    public enum ConnectStart: Sendable, Equatable {
+        case connected
+        /// EINPROGRESS: epoll reports writable when it is done; `pendingError` says how.
+        case inProgress
+    }
+
+    public static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ call: StaticString) throws(SystemError) {
         var value = value
         _ = try syscallValue(call) {
             Int(setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)))
         }
+    }
+
+    /// A non-blocking, close-on-exec stream socket.
+    public static func open(family: Int32) throws(SystemError) -> Int32 {
+        Int32(try syscallValue("socket") { Int(cl_socket_nonblock(family, Int32(SOCK_STREAM.rawValue))) })
     }
 
     /// A listening socket. For a service (`shared`), one per worker: SO_REUSEPORT lets every
@@ -18,7 +30,7 @@ public enum SocketCalls {
     /// not hold yet; TCP_NODELAY set here is inherited by every accepted socket, saving a call
     /// per client. Unshared (the admin port), a second process on the same port fails to start.
     public static func listener(on address: SocketAddress, backlog: Int32 = 4096, shared: Bool = true) throws(SystemError) -> Int32 {
-        let fd = Int32(try syscallValue("socket") { Int(cl_socket_nonblock(address.family, Int32(SOCK_STREAM.rawValue))) })
+        let fd = try open(family: address.family)
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
             if shared {
@@ -30,12 +42,7 @@ public enum SocketCalls {
                     try setOption(fd, Int32(IPPROTO_IP), IP_FREEBIND, 1, "setsockopt(IP_FREEBIND)")
                 }
             }
-            var storage = address.storage
-            _ = try syscallValue("bind") {
-                withUnsafePointer(to: &storage) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(bind(fd, $0, address.length)) }
-                }
-            }
+            _ = try syscallValue("bind") { address.withSockAddr { Int(bind(fd, $0, $1)) } }
             _ = try syscallValue("listen") { Int(listen(fd, backlog)) }
             return fd
         } catch {
@@ -51,40 +58,41 @@ public enum SocketCalls {
         guard fd >= 0 else { return true }
         defer { closeDescriptor(fd) }
         // UDP: binding its port says nothing about TCP's, so a busy TCP port is no obstacle.
-        var storage = address.storage
-        let result = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
-        }
+        let result = address.withSockAddr { bind(fd, $0, $1) }
         return result == 0 || errno != EADDRNOTAVAIL
     }
 
     /// A non-blocking, close-on-exec client socket, or nil when none is waiting. `peer` is
     /// filled in place so the accept loop builds no value per client.
     public static func accept(_ fd: Int32, peer: inout SocketAddress) throws(SystemError) -> Int32? {
-        peer.length = SocketAddress.capacity
-        let result = try syscall("accept4") {
-            withUnsafeMutablePointer(to: &peer.storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Int(cl_accept4(fd, $0, &peer.length)) }
-            }
-        }
+        let result = try syscall("accept4") { peer.fill { Int(cl_accept4(fd, $0, $1)) } }
         switch result {
         case .processed(let client): return Int32(client)
         case .wouldBlock: return nil
         }
     }
 
+    /// Starts a connect on a non-blocking socket.
+    public static func connect(_ fd: Int32, to address: SocketAddress) throws(SystemError) -> ConnectStart {
+        let result = address.withSockAddr { cl_connect(fd, $0, $1) }
+        if result == 0 { return .connected }
+        let code = errno
+        // EINTR on a non-blocking connect also means it carries on in the background, so it
+        // is not retried here (a second connect would fail with EALREADY).
+        if code == EINPROGRESS || code == EINTR { return .inProgress }
+        if code == EBADF || code == EFAULT { preconditionFailure("connect: descriptor bookkeeping is broken") }
+        throw SystemError(errno: code, call: "connect")
+    }
+
     /// The bound address of a socket (the real port when the config said port 0).
     public static func localAddress(_ fd: Int32) -> SocketAddress {
         var address = SocketAddress()
-        address.length = SocketAddress.capacity
-        _ = withUnsafeMutablePointer(to: &address.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &address.length) }
-        }
+        _ = address.fill { getsockname(fd, $0, $1) }
         return address
     }
 
-    /// The pending error of a socket whose non-blocking connect has finished.
-    static func pendingError(_ fd: Int32) -> Int32 {
+    /// The pending error of a socket whose non-blocking connect has finished: 0 when it succeeded.
+    public static func pendingError(_ fd: Int32) -> Int32 {
         var code: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &code, &length)
@@ -93,8 +101,18 @@ public enum SocketCalls {
 
     /// The next close sends RST instead of FIN: the peer learns the stream was cut, where a
     /// FIN would tell it the stream ended. Unsent bytes are dropped, which is the point.
-    static func resetOnClose(_ fd: Int32) {
+    public static func resetOnClose(_ fd: Int32) {
         var abort = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    /// MSG_NOSIGNAL: a peer that reset must cost an EPIPE, not a signal.
+    public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try syscall("send") { cl_send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// `.processed(0)` is the peer's EOF.
+    public static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try syscall("recv") { cl_recv(fd, buffer.baseAddress, buffer.count, 0) }
     }
 }
