@@ -36,7 +36,8 @@ public struct BackendCommand: ParsableCommand {
             optionally "#reason"; percent-encoded). Every response carries X-Backend: NAME.
 
             With --agent-listen, a second line follows: "agent answering on HOST:PORT".
-            """)
+            """,
+        version: BasculeVersion.string)
 
     @Option(help: ArgumentHelp("Address to listen on: 127.0.0.1:9101, [::1]:9101, or port 0 for any free port.",
                                valueName: "host:port"))

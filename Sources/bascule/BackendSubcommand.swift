@@ -6,8 +6,7 @@ import BasculeBackendService
 struct BackendSubcommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backend",
-        abstract: "Run the minimal backend service (same as bascule-backend).",
-        shouldDisplay: false
+        abstract: "Run the minimal backend service (same as bascule-backend)."
     )
 
     @OptionGroup var options: BackendCommand

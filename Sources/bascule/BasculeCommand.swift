@@ -1,4 +1,5 @@
 import ArgumentParser
+import BasculeConfig
 
 @main
 struct BasculeCommand: ParsableCommand {
@@ -10,6 +11,7 @@ struct BasculeCommand: ParsableCommand {
             `bascule check --config FILE` to validate a configuration, and \
             `bascule run --config FILE` in production.
             """,
+        version: BasculeVersion.string,
         subcommands: [RunCommand.self, CheckCommand.self, DemoCommand.self, CtlCommand.self, BackendSubcommand.self]
     )
 }
