@@ -8,8 +8,11 @@ struct CheckCommand: ParsableCommand {
         discussion: "Prints every error with its JSON path and exits with status 2 if there is any."
     )
 
-    @Option(name: .shortAndLong, help: "Path to the configuration file.")
-    var config: String = "config.json"
+    @Option(name: [.customShort("c"), .customLong("config")],
+            help: ArgumentHelp(stringLiteral: ConfigurationFile.optionHelp))
+    var configOption: String?
+
+    var config: String { ConfigurationFile.path(configOption) }
 
     func run() throws {
         let configuration = try ConfigurationFile.loadOrExit(config)

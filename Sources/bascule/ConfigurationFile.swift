@@ -5,6 +5,19 @@ import Glibc
 
 /// Loading the configuration the same way for every subcommand.
 enum ConfigurationFile {
+    static let installedPath = "/etc/bascule/config.json"
+    static let optionHelp = "Configuration file (default: $BASCULE_CONFIG, else \(installedPath))."
+
+    /// `--config`, else `$BASCULE_CONFIG`, else where the package installs it. Never the
+    /// working directory: a production call must not depend on where it was typed.
+    static func path(_ option: String?) -> String {
+        if let option { return option }
+        if let fromEnvironment = getenv("BASCULE_CONFIG").map({ String(cString: $0) }), !fromEnvironment.isEmpty {
+            return fromEnvironment
+        }
+        return installedPath
+    }
+
     static func load(_ path: String) -> Result<BasculeConfiguration, ConfigErrors> {
         ConfigLoader.load(path: path, knownStrategies: StrategyRegistry.names)
     }

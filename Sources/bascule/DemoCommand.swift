@@ -25,8 +25,11 @@ struct DemoCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .notice
 
+    @Option(help: "Process log format on standard error: logfmt or json.")
+    var logFormat: LogFormat = .logfmt
+
     func run() throws {
-        LogSetup.bootstrap(level: logLevel)
+        LogSetup.bootstrap(level: logLevel, format: logFormat)
         let configuration = try ConfigurationFile.loadOrExit(config)
         let (backendPath, backendPrefix) = try Self.backendExecutable()
         var children: [ChildProcess] = []
@@ -62,10 +65,11 @@ struct DemoCommand: ParsableCommand {
 
     static func banner(_ configuration: BasculeConfiguration, backendCount: Int) -> String {
         var lines = ["", "Bascule demo: \(backendCount) backends started, balancer running.", ""]
-        for service in configuration.services {
-            let backends = service.backends.map { "\($0.name)\($0.backup ? " (backup)" : "")" }.joined(separator: ", ")
-            lines.append("  \(service.name + String(repeating: " ", count: max(1, 12 - service.name.count))) http://\(service.listen)/  \(service.strategy)  [\(backends)]")
+        let rows = configuration.services.map { service in
+            ["", service.name, "http://\(service.listen)/", service.strategy,
+             "[" + service.backends.map { "\($0.name)\($0.backup ? " (backup)" : "")" }.joined(separator: ", ") + "]"]
         }
+        lines += CtlOutput.table(rows)
         if let first = configuration.services.first {
             lines.append("")
             lines.append("  Try:   curl http://\(first.listen)/whoami")

@@ -2,11 +2,10 @@ import ArgumentParser
 import Logging
 
 enum LogSetup {
-    static func bootstrap(level: Logger.Level) {
+    static func bootstrap(level: Logger.Level, format: LogFormat) {
+        let journal = ProcessLogHandler.standardErrorIsTheJournal()
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            ProcessLogHandler(label: label, format: format, journalPrefix: journal, logLevel: level)
         }
     }
 }

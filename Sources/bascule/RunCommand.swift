@@ -14,8 +14,11 @@ struct RunCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .shortAndLong, help: "Path to the configuration file.")
-    var config: String = "config.json"
+    @Option(name: [.customShort("c"), .customLong("config")],
+            help: ArgumentHelp(stringLiteral: ConfigurationFile.optionHelp))
+    var configOption: String?
+
+    var config: String { ConfigurationFile.path(configOption) }
 
     @Option(help: "Worker threads; overrides the file's `workers` (0 or absent: one per core).")
     var workers: Int?
@@ -23,8 +26,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Process log format on standard error: logfmt or json.")
+    var logFormat: LogFormat = .logfmt
+
     func run() throws {
-        LogSetup.bootstrap(level: logLevel)
+        LogSetup.bootstrap(level: logLevel, format: logFormat)
         let configuration = try ConfigurationFile.loadOrExit(config)
         let log = Logger(label: "bascule")
         do {
