@@ -57,30 +57,40 @@ struct CommandLineTests {
     }
 
     @Test func theDemoStartsItsBackendsServesThroughTheBalancerAndStopsEverything() throws {
-        // The repository's demo config, on ports free right now.
-        let publishing = try freeLoopbackPort(), management = try freeLoopbackPort(), admin = try freeLoopbackPort()
+        // The repository's demo config.json, every address moved to a port free right now.
+        let repoConfig = ScaleOutLab.repository + "/config.json"
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: repoConfig))) as? [String: Any])
+        let admin = try freeLoopbackPort()
+        config["workers"] = 1
+        config["admin"] = ["listen": "127.0.0.1:\(admin)"]
+        var listen: [String: UInt16] = [:]
         var backendPorts: [UInt16] = []
-        for _ in 0..<5 { backendPorts.append(try freeLoopbackPort()) }
-        let config = """
-            {"workers": 1, "admin": {"listen": "127.0.0.1:\(admin)"},
-             "services": [
-              {"name": "publishing", "listen": "127.0.0.1:\(publishing)", "strategy": "least-connections",
-               "healthCheck": {"type": "http", "path": "/health", "intervalMs": 500, "timeoutMs": 300, "rise": 2, "fall": 2},
-               "backends": [{"name": "pub1", "address": "127.0.0.1:\(backendPorts[0])"},
-                            {"name": "pub2", "address": "127.0.0.1:\(backendPorts[1])"},
-                            {"name": "pub3", "address": "127.0.0.1:\(backendPorts[2])", "weight": 2}]},
-              {"name": "management", "listen": "127.0.0.1:\(management)", "strategy": "source-hash",
-               "healthCheck": {"type": "tcp", "intervalMs": 500, "timeoutMs": 300},
-               "backends": [{"name": "mgmt1", "address": "127.0.0.1:\(backendPorts[3])"},
-                            {"name": "mgmt2", "address": "127.0.0.1:\(backendPorts[4])", "backup": true}]}
-             ]}
-            """
-        let path = try temporaryFile(config)
+        var services = try #require(config["services"] as? [[String: Any]])
+        for index in services.indices {
+            let port = try freeLoopbackPort()
+            listen[services[index]["name"] as! String] = port
+            services[index]["listen"] = "127.0.0.1:\(port)"
+            var backends = try #require(services[index]["backends"] as? [[String: Any]])
+            for backend in backends.indices {
+                backendPorts.append(try freeLoopbackPort())
+                backends[backend]["address"] = "127.0.0.1:\(backendPorts.last!)"
+            }
+            services[index]["backends"] = backends
+        }
+        config["services"] = services
+        // The platform's three pools, each served by backends of its own role.
+        #expect(Set(listen.keys) == ["publishing", "management", "reporting"])
+        let path = try temporaryFile(String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self))
         defer { unlink(path) }
         let demo = try ManagedProcess(executable: try TestBinaries.bascule(), arguments: ["demo", "--config", path])
         defer { demo.terminate() }
         try demo.waitForLine(containing: "Press Ctrl-C", timeout: .seconds(30))
-        #expect(demo.recentOutput(limit: 60).contains("http://127.0.0.1:\(publishing)/"))
+        let banner = demo.recentOutput(limit: 60)
+        for (name, port) in listen {
+            #expect(banner.split(separator: "\n").contains { $0.contains(name) && $0.contains("http://127.0.0.1:\(port)/") },
+                    "the banner lacks \(name): \(banner)")
+        }
+        let publishing = listen["publishing"]!
 
         var servedBy = Set<String>()
         for _ in 0..<6 {
@@ -89,8 +99,11 @@ struct CommandLineTests {
             servedBy.insert(response.bodyText.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         #expect(servedBy.isSubset(of: ["pub1", "pub2", "pub3"]) && !servedBy.isEmpty)
-        let management1 = try TestHTTPClient().get(port: management, path: "/whoami")
+        let management1 = try TestHTTPClient().get(port: listen["management"]!, path: "/whoami")
         #expect(management1.bodyText == "mgmt1\n")
+        #expect(try TestHTTPClient().get(port: listen["management"]!, path: "/").bodyText.contains("\"role\":\"management\""))
+        let report = try TestHTTPClient().get(port: listen["reporting"]!, path: "/")
+        #expect(report.status == 200 && report.bodyText.hasPrefix("backend,metric,value\n"), "\(report.bodyText)")
         #expect(try TestHTTPClient().get(port: admin, path: "/readyz").status == 200)
 
         demo.signal(SIGINT)
