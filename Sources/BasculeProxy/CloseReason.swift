@@ -32,3 +32,24 @@ enum CloseReason: Sendable {
         }
     }
 }
+
+extension CloseReason {
+    /// The access log's fixed two-letter code, after HAProxy's termination state: the first
+    /// letter says what ended the connection, the second in which phase. The table is in
+    /// docs/access-log.md; a code is never renamed, only added.
+    var terminationCode: StaticString {
+        switch self {
+        case .completed: return "--"
+        case .clientError: return "CD"
+        case .backendError: return "SD"
+        case .idleTimeout: return "cD"
+        case .connectFailed: return "SC"
+        case .noBackend: return "NC"
+        case .descriptorLimit: return "RC"
+        case .backendsFull, .refusedByLimit: return "PC"
+        case .deniedByAccessList: return "PR"
+        case .badProxyHeader: return "CR"
+        case .shutdown: return "KD"
+        }
+    }
+}

@@ -14,11 +14,19 @@ extension ProxiedConnection {
         let durationNs = cl_monotonic_ns() &- startNs
         service.traffic.histograms.duration.record(nanoseconds: durationNs)
         if worker.accessLog != nil {
-            worker.recordAccess(service: service.table.config.name, client: clientAddress,
-                                backend: connectedNs > 0 ? backendName : nil,
-                                connectMs: connectedNs > 0 ? Double(connectedNs &- startNs) / 1e6 : nil,
-                                durationMs: Double(durationNs) / 1e6, bytesIn: up.bytes, bytesOut: down.bytes,
-                                end: reason.accessLogEnd(backendClosedFirst: backendClosedFirst))
+            let table = service.table
+            let connected = connectedNs > 0
+            worker.recordAccess(AccessLogRecord(
+                worker: worker.index, sequence: sequence, service: table.config.name, listen: table.config.listen,
+                client: clientAddress, backend: connected ? backendName : nil,
+                backendAddress: connected ? backendAddress : nil,
+                queueNs: connectStartNs > 0 ? connectStartNs &- startNs : nil,
+                connectNs: connected ? connectedNs &- connectStartNs : nil,
+                totalNs: durationNs, retries: connected ? tried.count : max(0, tried.count - 1),
+                bytesIn: up.bytes, bytesOut: down.bytes,
+                serviceActive: table.activeConnections,
+                backendActive: counters?.active.load(ordering: .relaxed) ?? 0,
+                end: reason, backendClosedFirst: backendClosedFirst))
         }
         // When one side failed, the other is reset rather than closed: a FIN would tell it the
         // stream ended, and a download or upload cut in the middle would look complete. The

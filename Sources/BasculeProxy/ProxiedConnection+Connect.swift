@@ -26,7 +26,10 @@ extension ProxiedConnection {
         }
         backend = fd
         backendIndex = index
-        if worker.accessLog != nil { backendName = table.backends[index].name }
+        if worker.accessLog != nil {
+            backendName = table.backends[index].name
+            backendAddress = address
+        }
         counters.active.add(1, ordering: .relaxed)
         counters.total.add(1, ordering: .relaxed)
         var one: Int32 = 1

@@ -1,5 +1,6 @@
 import BasculeConfig
 import BasculeEventLoop
+import CLinux
 import Glibc
 
 /// PROXY protocol: reading an upstream balancer's header before choosing a backend, and
@@ -31,6 +32,7 @@ extension ProxiedConnection {
                 return
             }
             awaitingProxyHeader = false
+            if worker.accessLog != nil { connectStartNs = cl_monotonic_ns() }
             if let source = header.source { clientAddress = source }
             destinationAddress = header.destination
             // Process and service places were taken at accept; the client's is taken now.

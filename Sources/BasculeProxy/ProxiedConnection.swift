@@ -54,8 +54,13 @@ final class ProxiedConnection: EventHandler {
     /// Monotonic times for the connect-time and duration histograms and the access log.
     let startNs = cl_monotonic_ns()
     var connectedNs: UInt64 = 0
+    /// When the first connect began: `startNs`, or later when a PROXY header was awaited.
+    var connectStartNs: UInt64 = 0
+    /// The access log's `id`: this worker's accept count when it was accepted.
+    let sequence: UInt64
     /// Kept only when the access log will need it (a table rebuilt meanwhile renumbers backends).
     var backendName: String?
+    var backendAddress: SocketAddress?
     /// Held from connect to close, so a table rebuilt meanwhile (new indices) cannot make
     /// this connection count against another backend.
     var counters: BackendCounters?
@@ -83,6 +88,7 @@ final class ProxiedConnection: EventHandler {
         self.clientHash = clientHash
         self.clientAddress = clientAddress
         self.admission = admission
+        sequence = worker.acceptedSequence
         lastActivity = worker.loop.nowMs
     }
 
@@ -103,6 +109,7 @@ final class ProxiedConnection: EventHandler {
             arm(at: proxyHeaderDeadline)
             return
         }
+        connectStartNs = startNs
         connectToNextBackend()
     }
 

@@ -50,6 +50,8 @@ final class Worker {
     let accessLog: AccessLogWriter?
     private var accessLogBuffer: [UInt8] = []
     private var accessLogLines = 0
+    /// Numbers connections in accept order for the access log's `id`.
+    private(set) var acceptedSequence: UInt64 = 0
     private var lastRefusalLogMs: UInt64 = 0
     private var refusalsSinceLog = 0
     private var reserveDescriptor: Int32
@@ -151,11 +153,12 @@ final class Worker {
 
     func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime) {
         service.traffic.accepted.bump()
+        acceptedSequence &+= 1
         let table = service.table
         var admission = Admission()
         if let refusal = admit(&admission, service, table, address: peer, at: .accept) {
             closeDescriptor(client)
-            if accessLog != nil { recordRefusal(service, peer: peer, end: refusal.accessLogEnd(backendClosedFirst: false)) }
+            if accessLog != nil { recordRefusal(service, peer: peer, end: refusal) }
             return
         }
         let hash = service.wantsClientHash ? Self.clientHash(peer, network: table.config.affinity == .network) : 0
@@ -166,17 +169,19 @@ final class Worker {
         connection.start()
     }
 
-    func recordAccess(service: String, client: SocketAddress, backend: String?, connectMs: Double?,
-                      durationMs: Double, bytesIn: UInt64, bytesOut: UInt64, end: String) {
-        AccessLogLine.append(to: &accessLogBuffer, service: service, client: client, backend: backend,
-                             connectMs: connectMs, durationMs: durationMs, bytesIn: bytesIn, bytesOut: bytesOut, end: end)
+    func recordAccess(_ record: AccessLogRecord) {
+        AccessLogLine.append(to: &accessLogBuffer, record)
         accessLogLines += 1
         if accessLogBuffer.count >= 64 * 1024 { flushAccessLog() }
     }
 
-    private func recordRefusal(_ service: ServiceRuntime, peer: SocketAddress, end: String) {
-        recordAccess(service: service.table.config.name, client: peer, backend: nil, connectMs: nil,
-                     durationMs: 0, bytesIn: 0, bytesOut: 0, end: end)
+    private func recordRefusal(_ service: ServiceRuntime, peer: SocketAddress, end: CloseReason) {
+        let table = service.table
+        recordAccess(AccessLogRecord(
+            worker: index, sequence: acceptedSequence, service: table.config.name, listen: table.config.listen,
+            client: peer, backend: nil, backendAddress: nil, queueNs: nil, connectNs: nil, totalNs: 0, retries: 0,
+            bytesIn: 0, bytesOut: 0, serviceActive: table.activeConnections, backendActive: 0,
+            end: end, backendClosedFirst: false))
     }
 
     func flushAccessLog() {
