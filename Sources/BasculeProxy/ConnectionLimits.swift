@@ -24,7 +24,10 @@ public final class ProcessLimits: Sendable {
 
 /// What one connection took from the limits, given back when it ends. Each part is held by
 /// reference, so a reload that replaces a service's limits cannot unbalance the counts.
-struct Admission {
+/// A part is set only once taken and cleared as it is given back, and the value cannot be
+/// copied: each place is given back exactly once, by `release()` or, on any path that forgot
+/// to, when the admission is dropped.
+struct Admission: ~Copyable {
     var process: ProcessLimits?
     var service: ServiceLimits?
     var clientHash: UInt64 = 0
@@ -34,15 +37,17 @@ struct Admission {
     mutating func takeSharedPlaces(_ processLimits: ProcessLimits, _ table: ServiceTable) -> Bool {
         let processLimit = processLimits.limit.load(ordering: .relaxed)
         if processLimit > 0 {
+            let taken = processLimits.active.add(1, ordering: .relaxed).newValue
             process = processLimits
-            if processLimits.active.add(1, ordering: .relaxed).newValue > processLimit {
+            if taken > processLimit {
                 release()
                 return false
             }
         }
         if let limit = table.config.maxConnections {
+            let taken = table.limits.active.add(1, ordering: .relaxed).newValue
             service = table.limits
-            if table.limits.active.add(1, ordering: .relaxed).newValue > limit {
+            if taken > limit {
                 release()
                 return false
             }
@@ -64,8 +69,16 @@ struct Admission {
 
     mutating func release() {
         process?.active.subtract(1, ordering: .relaxed)
+        process = nil
+        service?.active.subtract(1, ordering: .relaxed)
+        service = nil
+        perClient?.release(clientHash)
+        perClient = nil
+    }
+
+    deinit {
+        process?.active.subtract(1, ordering: .relaxed)
         service?.active.subtract(1, ordering: .relaxed)
         perClient?.release(clientHash)
-        self = Admission()
     }
 }

@@ -25,7 +25,7 @@ extension ProxiedConnection {
                 totalNs: durationNs, retries: connected ? tried.count : max(0, tried.count - 1),
                 bytesIn: up.bytes, bytesOut: down.bytes,
                 serviceActive: table.activeConnections,
-                backendActive: counters?.active.load(ordering: .relaxed) ?? 0,
+                backendActive: lease?.counters.active.load(ordering: .relaxed) ?? 0,
                 end: reason, backendClosedFirst: backendClosedFirst))
         }
         // When one side failed, the other is reset rather than closed: a FIN would tell it the
@@ -45,10 +45,7 @@ extension ProxiedConnection {
         closeDescriptor(client)
         if backend >= 0 { closeDescriptor(backend) }
         admission.release()
-        if let counters {
-            counters.active.subtract(1, ordering: .relaxed)
-            self.counters = nil
-        }
+        lease = nil
         release(up)
         release(down)
         up = RelayDirection()

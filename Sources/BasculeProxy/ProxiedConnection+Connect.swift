@@ -15,8 +15,6 @@ extension ProxiedConnection {
             return
         }
         let table = service.table
-        let counters = table.counters[index]
-        self.counters = counters
         var address = table.backends[index].address
         let fd = cl_socket_nonblock(address.family, Int32(SOCK_STREAM.rawValue))
         if fd < 0 {
@@ -26,12 +24,12 @@ extension ProxiedConnection {
         }
         backend = fd
         backendIndex = index
+        // Taken only now that there is a socket to give it back with.
+        lease = BackendLease(taking: table.counters[index])
         if worker.accessLog != nil {
             backendName = table.backends[index].name
             backendAddress = address
         }
-        counters.active.add(1, ordering: .relaxed)
-        counters.total.add(1, ordering: .relaxed)
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
 
@@ -69,9 +67,8 @@ extension ProxiedConnection {
         closeDescriptor(backend)
         backend = -1
         backendIndex = -1
-        guard let counters else { return }
-        self.counters = nil
-        counters.active.subtract(1, ordering: .relaxed)
+        guard let counters = lease?.counters else { return }
+        lease = nil
         counters.recordConnectFailure(ConnectErrorReason(errno: code))
         counters.consecutiveFailures.add(1, ordering: .relaxed)
         worker.connectFailed(service: service, backend: index, counters: counters, errno: code)
@@ -88,7 +85,7 @@ extension ProxiedConnection {
         connecting = false
         connectedNs = cl_monotonic_ns()
         service.traffic.histograms.connect.record(nanoseconds: connectedNs &- startNs)
-        if let counters {
+        if let counters = lease?.counters {
             up.counter = Unmanaged.passUnretained(counters.bytesIn[worker.index])
             down.counter = Unmanaged.passUnretained(counters.bytesOut[worker.index])
             // Written only when set, so the common path does not dirty the shared cache line.

@@ -23,7 +23,9 @@ extension ProxiedConnection {
         }
         switch ProxyProtocolParser.parse(UnsafeRawBufferPointer(rebasing: scratch[0..<peeked]), limit: window) {
         case .needMoreData:
-            if peeked == window { rejectProxyHeader() }
+            // A client that closed after half a header will send no more: refused now, not
+            // at the deadline, so it does not hold its places under the limits meanwhile.
+            if peeked == window || up.sourceHangupSeen { rejectProxyHeader() }
         case .invalid:
             rejectProxyHeader()
         case .complete(let header, let consumed):

@@ -61,9 +61,9 @@ final class ProxiedConnection: EventHandler {
     /// Kept only when the access log will need it (a table rebuilt meanwhile renumbers backends).
     var backendName: String?
     var backendAddress: SocketAddress?
-    /// Held from connect to close, so a table rebuilt meanwhile (new indices) cannot make
-    /// this connection count against another backend.
-    var counters: BackendCounters?
+    /// The backend's place, held from its socket to close: by the backend's counters, so a
+    /// table rebuilt meanwhile (new indices) cannot make it count against another backend.
+    var lease: BackendLease?
     /// Appended to on a failed connect (a long access); unchecked for the reason `up` is.
     @exclusivity(unchecked) var tried: [Int] = []
 
@@ -81,7 +81,7 @@ final class ProxiedConnection: EventHandler {
     @exclusivity(unchecked) var down = RelayDirection()
 
     init(worker: Worker, service: ServiceRuntime, client: Int32, clientHash: UInt64,
-         clientAddress: SocketAddress, admission: Admission) {
+         clientAddress: SocketAddress, admission: consuming Admission) {
         self.worker = worker
         self.service = service
         self.client = client

@@ -10,7 +10,7 @@ import Glibc
 /// directions, the latter against a real HAProxy as the independent peer.
 @Suite("Hardening", .serialized, .timeLimit(.minutes(3)))
 struct HardeningTests {
-    private func echoService(_ echoPort: UInt16, _ extra: [String: Any] = [:], backendExtra: [String: Any] = [:]) -> [String: Any] {
+    func echoService(_ echoPort: UInt16, _ extra: [String: Any] = [:], backendExtra: [String: Any] = [:]) -> [String: Any] {
         var backend: [String: Any] = ["name": "echo1", "address": "127.0.0.1:\(echoPort)"]
         for (key, value) in backendExtra { backend[key] = value }
         var service: [String: Any] = ["name": "echo", "healthCheck": ["type": "none"], "backends": [backend]]
