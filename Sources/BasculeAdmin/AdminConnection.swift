@@ -18,6 +18,12 @@ final class AdminConnection: EventHandler {
 
     let fd: Int32
     let peer: SocketAddress
+    /// Holds one of the places kept for /healthz and /readyz.
+    let reserved: Bool
+    let acceptedAtMs: UInt64
+    /// Until the request head has arrived; then `deadlineMs` bounds the rest.
+    private var headDeadlineMs: UInt64
+    private var headReceived = false
     private unowned let server: AdminServer
     private var id = HandlerID.unregistered
     private var phase = Phase.reading
@@ -28,12 +34,20 @@ final class AdminConnection: EventHandler {
     private var discarded = 0
     private static let discardBudget = 256 * 1024
 
-    init(fd: Int32, peer: SocketAddress, server: AdminServer, deadlineMs: UInt64) {
+    init(fd: Int32, peer: SocketAddress, server: AdminServer, reserved: Bool, headDeadlineMs: UInt64, deadlineMs: UInt64) {
         self.fd = fd
         self.peer = peer
         self.server = server
+        self.reserved = reserved
+        acceptedAtMs = server.loop.nowMs
+        self.headDeadlineMs = min(headDeadlineMs, deadlineMs)
         self.deadlineMs = deadlineMs
     }
+
+    /// Accepted and nothing received yet: the first to go when the admin port is full.
+    var isSilent: Bool { phase == .reading && input.isEmpty }
+
+    private var nextDeadlineMs: UInt64 { phase == .reading && !headReceived ? headDeadlineMs : deadlineMs }
 
     func start(on loop: EventLoop) throws(SystemError) {
         id = loop.register(self)
@@ -43,7 +57,7 @@ final class AdminConnection: EventHandler {
             loop.unregister(id)
             throw error
         }
-        loop.schedule(id, atMs: deadlineMs)
+        loop.schedule(id, atMs: nextDeadlineMs)
     }
 
     func handleEvent(_ events: EpollEvents, tag: UInt8) {
@@ -62,8 +76,8 @@ final class AdminConnection: EventHandler {
 
     func handleTimer(nowMs: UInt64) {
         guard phase != .closed else { return }
-        guard nowMs >= deadlineMs else {
-            server.loop.schedule(id, atMs: deadlineMs)
+        guard nowMs >= nextDeadlineMs else {
+            server.loop.schedule(id, atMs: nextDeadlineMs)
             return
         }
         if phase == .reading {
@@ -99,16 +113,29 @@ final class AdminConnection: EventHandler {
                 input.append(contentsOf: chunk[0..<count])
                 switch HTTPRequestParser.parse(input, limits: server.limits) {
                 case .needMore:
+                    if !headReceived && Self.containsHeadEnd(input) {
+                        headReceived = true
+                        server.loop.schedule(id, atMs: deadlineMs)
+                    }
                     continue
                 case .failure(let status, let reason):
                     server.noteRejected(peer: peer, status: status, reason: reason)
                     respond(.text(status, reason), includeBody: true)
                 case .request(let request):
-                    let response = server.respond(to: request, peer: peer)
+                    let response = server.respond(to: request, peer: peer, reserved: reserved)
                     respond(response, includeBody: request.method != "HEAD")
                 }
             }
         }
+    }
+
+    private static func containsHeadEnd(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= 4 else { return false }
+        for index in 0...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10
+            && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return true
+        }
+        return false
     }
 
     private func respond(_ response: HTTPResponse, includeBody: Bool) {

@@ -17,8 +17,16 @@ public final class AdminServer: EventHandler {
         public var limits = HTTPLimits()
         /// How long a client has to send its request and read the answer.
         public var requestTimeoutMs: UInt64 = 10_000
-        /// Connections past this are accepted and closed at once.
+        /// How long a client has to send its request head: a connection that sends nothing
+        /// holds its place this long, not the whole request time.
+        public var requestHeadTimeoutMs: UInt64 = 2_000
+        /// Connections for any route. Past these, `reservedConnections` more are accepted that
+        /// answer only /healthz and /readyz; past those, the longest-silent connection is
+        /// closed to make room, and only when none is silent is the new one closed.
         public var maxConnections = 64
+        public var reservedConnections = 8
+        /// Connections one address may hold at once, so one peer cannot fill the rest.
+        public var maxConnectionsPerPeer = 8
         /// The dashboard's charts: a sample every 5 s, the last 10 minutes.
         public var historyIntervalMs: UInt64 = 5_000
         public var historySamples = 120
@@ -35,6 +43,8 @@ public final class AdminServer: EventHandler {
     private let listenFD: Int32
     private var id = HandlerID.unregistered
     private var connections: [Int32: AdminConnection] = [:]
+    private var connectionsPerPeer: [AdminPeer: Int] = [:]
+    private var reservedInUse = 0
     private var acceptRetryAtMs: UInt64 = .max
     private var lastOverflowLogMs: UInt64 = 0
     private var closed = false
@@ -134,21 +144,26 @@ public final class AdminServer: EventHandler {
                 return
             }
             guard let (fd, peer) = accepted else { return }
-            guard connections.count < options.maxConnections else {
-                // At most one line a second: a flood must not turn into a flood of log lines.
-                if loop.nowMs >= lastOverflowLogMs + 1000 {
-                    lastOverflowLogMs = loop.nowMs
-                    log.warning("admin: too many open connections; closing new ones",
-                                metadata: ["peer": "\(peer)", "limit": "\(options.maxConnections)"])
-                }
+            let key = AdminPeer(peer)
+            guard connectionsPerPeer[key, default: 0] < options.maxConnectionsPerPeer else {
+                noteOverflow(peer, "too many open connections from this peer", limit: options.maxConnectionsPerPeer)
                 closeDescriptor(fd)
                 continue
             }
-            let connection = AdminConnection(fd: fd, peer: peer, server: self,
+            guard let reserved = place() else {
+                noteOverflow(peer, "too many open connections; closing new ones",
+                             limit: options.maxConnections + options.reservedConnections)
+                closeDescriptor(fd)
+                continue
+            }
+            let connection = AdminConnection(fd: fd, peer: peer, server: self, reserved: reserved,
+                                             headDeadlineMs: loop.nowMs + options.requestHeadTimeoutMs,
                                              deadlineMs: loop.nowMs + options.requestTimeoutMs)
             do {
                 try connection.start(on: loop)
                 connections[fd] = connection
+                connectionsPerPeer[key, default: 0] += 1
+                if reserved { reservedInUse += 1 }
             } catch {
                 log.error("admin: cannot watch a client", metadata: ["peer": "\(peer)", "error": "\(error)"])
                 closeDescriptor(fd)
@@ -156,7 +171,33 @@ public final class AdminServer: EventHandler {
         }
     }
 
-    func respond(to request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+    /// Where a new connection goes: a general place (false), a reserved one (true), or none.
+    /// With both full, the connection silent longest (accepted, nothing received) is closed:
+    /// a flood of idle connections then only ever pushes out its own.
+    private func place() -> Bool? {
+        let general = connections.count - reservedInUse
+        if general < options.maxConnections { return false }
+        if reservedInUse < options.reservedConnections { return true }
+        let silent = connections.values.filter { $0.isSilent }.min { $0.acceptedAtMs < $1.acceptedAtMs }
+        guard let silent else { return nil }
+        let wasReserved = silent.reserved
+        silent.close()
+        return wasReserved
+    }
+
+    /// At most one line a second: a flood must not turn into a flood of log lines.
+    private func noteOverflow(_ peer: SocketAddress, _ message: Logger.Message, limit: Int) {
+        guard loop.nowMs >= lastOverflowLogMs + 1000 else { return }
+        lastOverflowLogMs = loop.nowMs
+        log.warning("admin: \(message)", metadata: ["peer": "\(peer)", "limit": "\(limit)"])
+    }
+
+    func respond(to request: HTTPRequest, peer: SocketAddress, reserved: Bool) -> HTTPResponse {
+        // A reserved place answers only what failover depends on, so a flood that fills the
+        // general places cannot make keepalived or the route announcer fail this node over.
+        if reserved && request.path != "/healthz" && request.path != "/readyz" {
+            return .text(.serviceUnavailable, "admin endpoint busy: only /healthz and /readyz are answered now")
+        }
         let response = router.response(for: request, peer: peer)
         log.debug("admin request", metadata: [
             "peer": "\(peer)", "route": "\(request.method) \(request.path)", "status": "\(response.status.code)",
@@ -165,7 +206,15 @@ public final class AdminServer: EventHandler {
     }
 
     func connectionClosed(_ connection: AdminConnection) {
-        if connections[connection.fd] === connection { connections[connection.fd] = nil }
+        guard connections[connection.fd] === connection else { return }
+        connections[connection.fd] = nil
+        if connection.reserved { reservedInUse -= 1 }
+        let key = AdminPeer(connection.peer)
+        if let count = connectionsPerPeer[key], count > 1 {
+            connectionsPerPeer[key] = count - 1
+        } else {
+            connectionsPerPeer[key] = nil
+        }
     }
 
     func count(_ status: HTTPStatus) {

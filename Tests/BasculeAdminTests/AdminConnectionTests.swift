@@ -71,7 +71,13 @@ struct AdminConnectionTests {
             TestClient.send(fd, Array("POST /services/web/backends/web-1/drain HTTP/1.1\r\nContent-Le".utf8))
             close(fd)
         }
-        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+        // Served once their hang-ups are read: until then they count against this peer's cap.
+        var served = false
+        for _ in 0..<50 where !served {
+            served = TestClient.request(port: server.port, "GET", "/healthz")?.status == 200
+            if !served { usleep(20_000) }
+        }
+        #expect(served)
         #expect(server.target.backend("web", "web-1")?.admin == .enabled)
     }
 
@@ -87,23 +93,61 @@ struct AdminConnectionTests {
         #expect(TestClient.parse(TestClient.readAll(fd))?.status == 200)
     }
 
-    @Test func connectionsPastTheLimitAreClosedAndOthersStillServed() throws {
+    @Test func connectionsPastTheLimitAnswerOnlyHealthAndTheRestResumesWhenIdleOnesTimeOut() throws {
         var options = AdminServer.Options()
         options.maxConnections = 4
-        options.requestTimeoutMs = 500
+        options.reservedConnections = 2
+        options.requestHeadTimeoutMs = 400
         let server = try RunningAdminServer(options: options)
         defer { server.stop() }
-        let idle = (0..<4).map { _ in TestClient.connect(port: server.port) }
+        let idle = (0..<4).map { TestClient.connect(port: server.port, source: "127.0.0.\($0 + 2)") }
         defer { idle.forEach { close($0) } }
         usleep(100_000)
-        // The fifth is closed at once; once the idle ones are timed out (408, then a 1 s grace), service resumes.
-        let refused = TestClient.request(port: server.port, "GET", "/healthz")
-        #expect(refused == nil)
+        // General places full: health is still answered from the reserve, the rest is not.
+        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+        #expect(TestClient.request(port: server.port, "GET", "/status")?.status == 503)
+        // Once the idle ones are timed out (408 at 400 ms, then a 1 s grace), service resumes.
         var served = false
         for _ in 0..<50 where !served {
             usleep(100_000)
-            served = TestClient.request(port: server.port, "GET", "/healthz")?.status == 200
+            served = TestClient.request(port: server.port, "GET", "/status")?.status == 200
         }
         #expect(served)
+    }
+
+    /// 70 idle connections used to make /readyz and /metrics unreachable for as long as they
+    /// were renewed: a remote off-switch for a node whose admin port is reachable.
+    @Test func anIdleFloodCannotSilenceReadinessOrMetrics() throws {
+        let server = try RunningAdminServer()
+        defer { server.stop() }
+        // From one peer: capped per peer, so everyone else is served in full.
+        var flood = (0..<70).map { _ in TestClient.connect(port: server.port, source: "127.0.0.2") }
+        defer { flood.forEach { close($0) } }
+        usleep(100_000)
+        #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 200)
+        #expect(TestClient.request(port: server.port, "GET", "/metrics")?.status == 200)
+        // From many peers, filling the general places and the reserve: the silent ones make
+        // room, so readiness is still answered at once.
+        for peer in 0..<12 {
+            flood += (0..<7).map { _ in TestClient.connect(port: server.port, source: "127.0.1.\(peer + 1)") }
+        }
+        usleep(100_000)
+        for _ in 0..<3 {
+            #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 200)
+            #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+        }
+    }
+
+    @Test func aSilentConnectionIsCutOffAtTheHeadDeadlineNotTheRequestDeadline() throws {
+        var options = AdminServer.Options()
+        options.requestHeadTimeoutMs = 300
+        options.requestTimeoutMs = 20_000
+        let server = try RunningAdminServer(options: options)
+        defer { server.stop() }
+        let silent = TestClient.connect(port: server.port, timeoutSeconds: 5)
+        defer { close(silent) }
+        let start = ContinuousClock.now
+        #expect(TestClient.parse(TestClient.readAll(silent))?.status == 408)
+        #expect(ContinuousClock.now - start < .seconds(3))
     }
 }

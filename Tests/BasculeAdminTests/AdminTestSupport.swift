@@ -211,9 +211,19 @@ struct HTTPReply {
 
 /// A blocking loopback client with timeouts, so a server bug fails a test instead of hanging it.
 enum TestClient {
-    static func connect(port: UInt16, timeoutSeconds: Int = 5) -> Int32 {
+    /// `source` binds another loopback address first, to be another peer.
+    static func connect(port: UInt16, timeoutSeconds: Int = 5, source: String? = nil) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         precondition(fd >= 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            precondition(bound == 0, "bind \(source) failed: errno \(errno)")
+        }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
