@@ -42,12 +42,23 @@ public enum ConfigLoader {
             .failure(ConfigError(path: "$", message: "cannot read \(quotedForMessage(path)): \(reason)"))
         }
         guard !path.utf8.contains(0) else { return failure("the path contains a NUL character") }
+        // Non-blocking, and only a regular file is read: opening or reading a FIFO blocks until
+        // someone writes into it, which on a reload would stop the control thread (admin, health
+        // checks, SIGTERM) and hang `bascule check`.
         var descriptor: Int32
         repeat {
-            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         } while descriptor < 0 && errno == EINTR
         guard descriptor >= 0 else { return failure(String(cString: strerror(errno))) }
         defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return failure(String(cString: strerror(errno))) }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            return failure("not a regular file but \(fileKind(info.st_mode))")
+        }
+        guard info.st_size <= maximumFileSize else {
+            return failure("file is larger than \(maximumFileSize >> 20) MiB")
+        }
 
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
@@ -62,6 +73,17 @@ public enum ConfigLoader {
             if bytes.count > maximumFileSize {
                 return failure("file is larger than \(maximumFileSize >> 20) MiB")
             }
+        }
+    }
+
+    private static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFDIR: "a directory"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        default: "a special file"
         }
     }
 }

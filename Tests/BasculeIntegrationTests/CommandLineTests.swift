@@ -39,6 +39,24 @@ struct CommandLineTests {
         }
     }
 
+    @Test func checkOnAFIFOOrADirectoryAnswersAtOnceNamingWhatThePathIs() throws {
+        let fifo = NSTemporaryDirectory() + "bascule-fifo-\(getpid()).json"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        for (path, kind) in [(fifo, "a FIFO"), (NSTemporaryDirectory(), "a directory"), ("/dev/zero", "a character device")] {
+            let check = try ManagedProcess(executable: try TestBinaries.bascule(), arguments: ["check", "--config", path])
+            let status = check.waitForExit(timeout: .seconds(10))
+            if status == nil {
+                // A check stuck opening the FIFO: a writer releases it so the run can end.
+                let writer = open(fifo, O_WRONLY | O_NONBLOCK)
+                if writer >= 0 { close(writer) }
+            }
+            #expect(status == 2, "bascule check on \(kind) did not answer")
+            let output = check.recentOutput(limit: 20)
+            #expect(output.contains(path) && output.contains("not a regular file but \(kind)"), "\(output)")
+        }
+    }
+
     @Test func runRefusesToStartOnAnInvalidFile() throws {
         let path = try temporaryFile(broken)
         defer { unlink(path) }

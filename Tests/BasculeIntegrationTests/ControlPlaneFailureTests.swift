@@ -54,4 +54,30 @@ struct ControlPlaneFailureTests {
         // The reload itself stands: traffic still reaches the backend.
         #expect(try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").status == 200)
     }
+
+    /// A reload used to open the FIFO and wait for a writer: admin dead, checks stopped,
+    /// SIGTERM ignored. Now the reload is refused at once, naming the path and what it is.
+    @Test func aReloadWhileTheConfigPathIsAFIFOIsRefusedAndTheProcessStaysResponsive() throws {
+        let (pub1, port1) = try BackendProcess.start(name: "pub1")
+        defer { pub1.terminate() }
+        let balancer = try BalancerProcess(services: [
+            ["name": "publishing", "healthCheck": ["type": "none"],
+             "backends": [["name": "pub1", "address": "127.0.0.1:\(port1)"]]],
+        ])
+        defer {
+            // Unblocks a control thread stuck opening the FIFO, so a failing run still ends.
+            let writer = open(balancer.configPath, O_WRONLY | O_NONBLOCK)
+            if writer >= 0 { close(writer) }
+            balancer.process.terminate()
+        }
+        unlink(balancer.configPath)
+        #expect(mkfifo(balancer.configPath, 0o600) == 0)
+        balancer.process.signal(SIGHUP)
+        let line = try balancer.process.waitForLine(containing: "not a regular file", timeout: .seconds(10))
+        #expect(line.contains("FIFO") && line.contains(balancer.configPath), "\(line)")
+        #expect(try TestHTTPClient().get(port: balancer.adminPort, path: "/healthz").status == 200)
+        #expect(try TestHTTPClient().get(port: balancer.port("publishing"), path: "/whoami").status == 200)
+        balancer.process.signal(SIGTERM)
+        #expect(balancer.process.waitForExit(timeout: .seconds(10)) != nil, "SIGTERM must still stop the process")
+    }
 }
