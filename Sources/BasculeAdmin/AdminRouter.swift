@@ -42,6 +42,10 @@ final class AdminRouter {
             return RuntimeAPI(router: self).handleReload(request: request, peer: peer)
         case 1 where segments[0] == "drain" || segments[0] == "resume":
             return RuntimeAPI(router: self).handleNode(drain: segments[0] == "drain", request: request, peer: peer)
+        case 3 where segments[0] == "services" && segments[2] == "backends":
+            return RuntimeAPI(router: self).handleAdd(service: segments[1], request: request, peer: peer)
+        case 4 where segments[0] == "services" && segments[2] == "backends":
+            return RuntimeAPI(router: self).handleRemove(service: segments[1], backend: segments[3], request: request, peer: peer)
         case 5 where segments[0] == "services" && segments[2] == "backends"
                      && RuntimeAPI.Action(rawValue: segments[4]) != nil:
             let action = RuntimeAPI.Action(rawValue: segments[4])!

@@ -16,4 +16,20 @@ public protocol AdminTarget: AnyObject {
     /// or nil; readiness also needs every service to have an eligible backend.
     var nodeUnreadyReason: String? { get }
     func setNodeDrained(_ drained: Bool, reason: String)
+    /// `POST /services/{service}/backends`: the backend's JSON object as in the file,
+    /// validated with the file's rules. Answers its name.
+    func addBackend(service: String, json: [UInt8], reason: String) throws(RuntimeChangeRefusal) -> String
+    /// `DELETE /services/{service}/backends/{backend}`: drained, then removed. Answers the
+    /// drain timeout in milliseconds.
+    func removeBackend(service: String, backend: String, reason: String) throws(RuntimeChangeRefusal) -> Int
+}
+
+extension AdminTarget {
+    public func addBackend(service: String, json: [UInt8], reason: String) throws(RuntimeChangeRefusal) -> String {
+        throw .failed("this target cannot change its pools")
+    }
+
+    public func removeBackend(service: String, backend: String, reason: String) throws(RuntimeChangeRefusal) -> Int {
+        throw .failed("this target cannot change its pools")
+    }
 }

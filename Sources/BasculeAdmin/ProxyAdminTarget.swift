@@ -9,7 +9,15 @@ public final class ProxyAdminTarget: AdminTarget {
         self.controller = controller
     }
 
-    public func status() -> [ServiceStatus] { controller.registry.status() }
+    public func status() -> [ServiceStatus] { controller.reload.annotate(controller.registry.status()) }
+
+    public func addBackend(service: String, json: [UInt8], reason: String) throws(RuntimeChangeRefusal) -> String {
+        try controller.reload.addBackend(service: service, json: json, reason: reason).name
+    }
+
+    public func removeBackend(service: String, backend: String, reason: String) throws(RuntimeChangeRefusal) -> Int {
+        try controller.reload.removeBackend(service: service, backend: backend, reason: reason)
+    }
 
     public func setAdminState(service: Int, backend: Int, _ admin: AdminState, reason: String) {
         controller.registry.setAdminState(service: service, backend: backend, admin, reason: reason)

@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeHealth
 import BasculeProxy
 
@@ -13,10 +14,12 @@ public enum ProxyMetrics {
             { HealthMetrics.render(healthResults()) },
             { histograms(controller.registry.connectionHistograms()) },
             { controller.accessLog.map(accessLog) ?? "" },
+            { runtime(controller.reload) },
         ]
         admin.extraStatus = [
             (key: "healthChecks", value: { HealthMetrics.status(healthResults()) }),
             (key: "settingsAwaitingRestart", value: { .array(controller.reload.settingsAwaitingRestart.map { .string($0) }) }),
+            (key: "runtimeChanges", value: { runtimeStatus(controller.reload) }),
         ]
     }
 
@@ -54,6 +57,41 @@ public enum ProxyMetrics {
         return [reloads, failures, lastReload, followUp, rebuilds, pending].map(\.rendered).joined()
             + (processLimit.hasSamples ? processLimit.rendered : "")
             + [workers, draining, drained].map(\.rendered).joined()
+    }
+
+    /// What the runtime API changed since the file was applied, and what the last reload undid.
+    static func runtimeStatus(_ reload: ConfigurationReload) -> JSONValue {
+        .object([
+            ("differsFromFile", .bool(reload.runtimeAddedCount > 0 || reload.runtimePendingRemovals > 0
+                                      || reload.configuration != reload.fileConfiguration)),
+            ("added", .int(reload.runtimeAddedCount)),
+            ("pendingRemovals", .int(reload.runtimePendingRemovals)),
+            ("lastReloadUndid", .array(reload.lastReloadUndid.map { .string($0) })),
+        ])
+    }
+
+    static func runtime(_ reload: ConfigurationReload) -> String {
+        var changes = MetricFamily(name: "bascule_runtime_backend_changes_total",
+                                   help: "Backends added or removed through the admin API (not written to the file).", type: .counter)
+        changes.add(reload.runtimeAdds, [("action", "add")])
+        changes.add(reload.runtimeRemovals, [("action", "remove")])
+        var rejected = MetricFamily(name: "bascule_runtime_backend_changes_rejected_total",
+                                    help: "Runtime backend changes refused: invalid backend, or a removal that would empty the pool.",
+                                    type: .counter)
+        rejected.add(reload.runtimeRejections)
+        var timedOut = MetricFamily(name: "bascule_runtime_backend_removals_timed_out_total",
+                                    help: "Runtime removals that reached the drain timeout with connections still open.", type: .counter)
+        timedOut.add(reload.runtimeRemovalsTimedOut)
+        var added = MetricFamily(name: "bascule_runtime_backends_added", help: "Backends running now that were added at runtime.",
+                                 type: .gauge)
+        added.add(reload.runtimeAddedCount)
+        var pending = MetricFamily(name: "bascule_runtime_backend_removals_pending",
+                                   help: "Backends draining before their removal at runtime.", type: .gauge)
+        pending.add(reload.runtimePendingRemovals)
+        var undone = MetricFamily(name: "bascule_reload_runtime_changes_undone_total",
+                                  help: "Runtime backend changes that reloads undid (the file wins).", type: .counter)
+        undone.add(reload.runtimeChangesUndone)
+        return [changes, rejected, timedOut, added, pending, undone].map(\.rendered).joined()
     }
 
     static func histograms(_ services: [ServiceHistograms]) -> String {

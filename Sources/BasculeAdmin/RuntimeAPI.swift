@@ -57,6 +57,64 @@ struct RuntimeAPI {
         return .json(.ok, .object(members))
     }
 
+    /// `POST /services/{service}/backends`: adds the posted backend (not written to the file).
+    func handleAdd(service: String, request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+        let route = "\(request.method) \(request.path)"
+        guard request.method == "POST" else { return Self.methodNotAllowed(use: "POST") }
+        if let refusal = authorise(request, peer: peer, route: route) { return refusal }
+        let name: String
+        do {
+            name = try router.target.addBackend(service: service, json: request.body, reason: "admin API: add from \(peer.host)")
+        } catch {
+            return Self.refused(error)
+        }
+        router.log.notice("admin API: backend added", metadata: [
+            "peer": "\(peer)", "route": "\(route)", "service": "\(service)", "backend": "\(name)",
+        ])
+        return .json(.created, backendDocument(service: service, backend: name, action: "add"))
+    }
+
+    /// `DELETE /services/{service}/backends/{backend}`: drains it, then removes it.
+    func handleRemove(service: String, backend: String, request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
+        let route = "\(request.method) \(request.path)"
+        guard request.method == "DELETE" else { return Self.methodNotAllowed(use: "DELETE") }
+        if let refusal = authorise(request, peer: peer, route: route) { return refusal }
+        let timeoutMs: Int
+        do {
+            timeoutMs = try router.target.removeBackend(service: service, backend: backend,
+                                                        reason: "admin API: remove from \(peer.host)")
+        } catch {
+            return Self.refused(error)
+        }
+        router.log.notice("admin API: backend removal started", metadata: [
+            "peer": "\(peer)", "route": "\(route)", "service": "\(service)", "backend": "\(backend)",
+        ])
+        return .json(.accepted, backendDocument(service: service, backend: backend, action: "remove",
+                                                extra: [("drainTimeoutMs", .int(timeoutMs))]))
+    }
+
+    private func backendDocument(service: String, backend: String, action: String,
+                                 extra: [(String, JSONValue)] = []) -> JSONValue {
+        var members: [(String, JSONValue)] = [("service", .string(service)), ("backend", .string(backend)),
+                                              ("action", .string(action))] + extra
+        let current = router.target.status().first { $0.name == service }?.backends.first { $0.name == backend }
+        if let current { members.append(("status", StatusJSON.backend(current))) }
+        return .object(members)
+    }
+
+    static func refused(_ refusal: RuntimeChangeRefusal) -> HTTPResponse {
+        switch refusal {
+        case .noSuchService, .noSuchBackend: return .error(.notFound, refusal.description)
+        case .conflict: return .error(.conflict, refusal.description)
+        case .failed: return .error(.internalServerError, refusal.description)
+        case .invalid(let errors):
+            return .json(.unprocessableEntity, .object([
+                ("error", .string("the backend is invalid")),
+                ("errors", .array(errors.map { .object([("path", .string($0.path)), ("message", .string($0.message))]) })),
+            ]))
+        }
+    }
+
     /// `POST /reload`: the same as SIGHUP, answering with what happened.
     func handleReload(request: HTTPRequest, peer: SocketAddress) -> HTTPResponse {
         let route = "\(request.method) \(request.path)"

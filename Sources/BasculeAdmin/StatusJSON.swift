@@ -25,6 +25,7 @@ enum StatusJSON {
             ("bytesIn", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesIn }))),
             ("bytesOut", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesOut }))),
             ("backends", .array(service.backends.map(backend))),
+            ("removedAtRuntime", .array(service.removedAtRuntime.map { .string($0) })),
         ])
     }
 
@@ -48,7 +49,12 @@ enum StatusJSON {
             ("secondsSinceLastChange", .double(backend.secondsSinceLastChange)),
             ("downTransitions", .int(backend.downTransitions)),
             ("downtimeSeconds", .double(backend.downtimeSeconds)),
+            ("origin", .string(backend.origin)),
         ]
+        if let removal = backend.removalInSeconds {
+            members.append(("pendingRemoval", .bool(true)))
+            members.append(("removalInSeconds", .double(removal)))
+        }
         if let agent = backend.agent {
             members.append(("agent", .object([
                 ("word", .string(agent.word)), ("effect", .string(agent.effect.rawValue)),

@@ -108,7 +108,7 @@ enum ServiceValidation {
         return backends
     }
 
-    private static func backend(_ value: JSONValue, at path: JSONPath, serviceListen: ParsedEndpoint?,
+    static func backend(_ value: JSONValue, at path: JSONPath, serviceListen: ParsedEndpoint?,
                                 names: inout [String: Int], collector: inout ErrorCollector) -> BackendConfig? {
         guard let object = collector.object(value, at: path, allowedKeys: backendKeys) else { return nil }
         var name: String?

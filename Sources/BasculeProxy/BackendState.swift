@@ -65,6 +65,11 @@ public struct BackendStatus: Sendable {
     public var maxConnections: Int?
     /// What the backend's agent says, when it has one.
     public var agent: AgentVerdict?
+    /// "file", or "runtime" for a backend added through the admin API.
+    public var origin = "file"
+    /// Set while the backend drains before its removal at runtime: seconds left before it is
+    /// removed even with connections open.
+    public var removalInSeconds: Double?
 
     public init(name: String, address: String, backup: Bool = false, healthy: Bool = true,
                 admin: AdminState = .enabled, weight: Int = 1, effectiveWeight: Int = 1, state: String = "up",
@@ -107,6 +112,8 @@ public struct ServiceStatus: Sendable {
     public var maxConnections: Int?
     public var maxConnectionsPerClient: Int?
     public var backends: [BackendStatus]
+    /// Backends of the file removed through the admin API (until the next reload).
+    public var removedAtRuntime: [String] = []
 
     public init(name: String, listen: String, strategy: String, connectionsAccepted: Int = 0,
                 connectionsFailed: Int = 0, backends: [BackendStatus]) {

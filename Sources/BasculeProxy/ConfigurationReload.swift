@@ -6,15 +6,31 @@ import Logging
 /// whole or not at all. Services that keep their name and listen address keep their listeners,
 /// counters and the health of unchanged backends; new ones start listening; removed ones stop
 /// accepting while their open connections run on. Open connections are never touched.
-public final class ConfigurationReload {
-    /// The configuration in force: the one started with, then the last one applied.
+public final class ConfigurationReload: EventHandler {
+    /// The configuration in force: the file (the one started with, then the last one
+    /// applied) with the runtime API's pool changes laid over it.
     public private(set) var configuration: BasculeConfiguration
+    /// The file as last applied, without runtime changes: what a reload compares with.
+    public private(set) var fileConfiguration: BasculeConfiguration
+    /// Backends added and removed through the admin API since the file was applied.
+    var runtime = RuntimePoolChanges()
+    let loop: EventLoop
+    var timerID = HandlerID.unregistered
+    var removalTimerAt: UInt64 = .max
+    /// Runtime changes accepted, by action ("add", "remove"); invalid requests refused.
+    public internal(set) var runtimeAdds = 0
+    public internal(set) var runtimeRemovals = 0
+    public internal(set) var runtimeRemovalsTimedOut = 0
+    public internal(set) var runtimeRejections = 0
+    /// Runtime changes that reloads undid, and what the last reload undid (one line each).
+    public internal(set) var runtimeChangesUndone = 0
+    public internal(set) var lastReloadUndid: [String] = []
     /// What this process started with, for the settings a reload cannot change live.
     private let startupConfiguration: BasculeConfiguration
-    private let registry: BackendRegistry
+    let registry: BackendRegistry
     private let workers: WorkerMailboxes
     private let processLimits: ProcessLimits
-    private let log: Logger
+    let log: Logger
     public private(set) var reloadCount = 0
     public private(set) var reloadFailureCount = 0
     /// False from a rejected reload until one is applied (true before any reload).
@@ -36,11 +52,14 @@ public final class ConfigurationReload {
     init(configuration: BasculeConfiguration, registry: BackendRegistry, workers: WorkerMailboxes,
          processLimits: ProcessLimits, log: Logger) {
         self.configuration = configuration
+        fileConfiguration = configuration
         startupConfiguration = configuration
+        loop = registry.loop
         self.registry = registry
         self.workers = workers
         self.processLimits = processLimits
         self.log = log
+        timerID = registry.loop.register(self)
     }
 
     @discardableResult
@@ -64,7 +83,17 @@ public final class ConfigurationReload {
             return errors
         case .success(let next):
             do {
+                var reconciled = runtime
+                let (undone, cancelled) = reconciled.reconcile(with: next)
                 try apply(next)
+                runtime = reconciled
+                fileConfiguration = next
+                for (service, backend) in cancelled {
+                    if let s = registry.serviceIndex(named: service), let b = registry.backendIndex(service: s, named: backend) {
+                        registry.setAdminState(service: s, backend: b, .enabled, reason: "reload: the file keeps it; its removal at runtime was cancelled")
+                    }
+                }
+                noteReconciliation(undone)
                 reloadCount += 1
                 lastReloadSucceeded = true
             } catch {
@@ -78,7 +107,7 @@ public final class ConfigurationReload {
         }
     }
 
-    private func notifyFollowers(_ next: BasculeConfiguration) {
+    func notifyFollowers(_ next: BasculeConfiguration) {
         do {
             try onReload?(next)
         } catch {

@@ -15,11 +15,14 @@ struct CtlCommand: ParsableCommand {
               bascule ctl drain publishing pub2
               bascule ctl enable publishing pub2
               bascule ctl weight publishing pub3 4
+              bascule ctl add-backend publishing '{"name": "pub4", "address": "10.0.0.4:8080"}'
+              bascule ctl remove-backend publishing pub4   (drained first, then removed)
               bascule ctl reload
               bascule ctl drain-node      (maintenance: /readyz turns 503, traffic still served)
               bascule ctl resume-node
             """,
-        subcommands: [Status.self, Drain.self, Disable.self, Enable.self, Weight.self, Reload.self,
+        subcommands: [Status.self, Drain.self, Disable.self, Enable.self, Weight.self, AddBackend.self,
+                      RemoveBackend.self, Reload.self,
                       DrainNode.self, ResumeNode.self]
     )
 
@@ -173,6 +176,42 @@ struct CtlCommand: ParsableCommand {
         @Argument(help: "Backend name.") var backend: String
         func run() throws {
             try CtlCommand.perform(target, method: "POST", path: "/services/\(service)/backends/\(backend)/enable", render: CtlOutput.backend)
+        }
+    }
+
+    struct AddBackend: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-backend",
+            abstract: "Add a backend to a running service (validated as in the file; not written to the file).",
+            discussion: """
+                The backend is the JSON object you would put in the service's `backends` list. \
+                It lasts until the next reload or restart: the file wins, and the reload says what it undid.
+                """)
+        @OptionGroup var target: Target
+        @Argument(help: "Service name.") var service: String
+        @Argument(help: "The backend's JSON object, e.g. '{\"name\": \"pub4\", \"address\": \"10.0.0.4:8080\"}'; - reads it from standard input.")
+        var backend: String
+        func run() throws {
+            var body = backend
+            if backend == "-" {
+                body = ""
+                while let line = readLine(strippingNewline: false) { body += line }
+            }
+            try CtlCommand.perform(target, method: "POST", path: "/services/\(service)/backends", body: body,
+                                   render: CtlOutput.added)
+        }
+    }
+
+    struct RemoveBackend: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "remove-backend",
+            abstract: "Drain a backend, then remove it once its connections end or the service's drainTimeoutMs passes.")
+        @OptionGroup var target: Target
+        @Argument(help: "Service name.") var service: String
+        @Argument(help: "Backend name.") var backend: String
+        func run() throws {
+            try CtlCommand.perform(target, method: "DELETE", path: "/services/\(service)/backends/\(backend)",
+                                   render: CtlOutput.removing)
         }
     }
 

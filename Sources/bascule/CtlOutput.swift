@@ -35,6 +35,19 @@ enum CtlOutput {
         return line
     }
 
+    /// After add-backend: the new backend and its state.
+    static func added(_ document: JSONValue) -> String {
+        let name = "\(document["service"]?.text ?? "?")/\(document["backend"]?.text ?? "?")"
+        return "\(name): added at runtime (\(document["status"]?["state"]?.text ?? "added")); not written to the file"
+    }
+
+    /// After remove-backend: it drains, and when it goes at the latest.
+    static func removing(_ document: JSONValue) -> String {
+        let name = "\(document["service"]?.text ?? "?")/\(document["backend"]?.text ?? "?")"
+        let timeout = document["drainTimeoutMs"].map { "\($0.rendered) ms" } ?? "the drain timeout"
+        return "\(name): draining; removed once its connections end, at the latest after \(timeout)"
+    }
+
     static func node(_ document: JSONValue) -> String {
         "node: \(document["node"]?.text ?? "?")"
     }
@@ -43,8 +56,13 @@ enum CtlOutput {
     /// configuration error of a refused reload.
     static func failure(status: Int, document: JSONValue?) -> String {
         if let errors = document?["errors"]?.elements {
-            let texts = errors.compactMap(\.text)
-            return "reload refused, the running configuration is kept (\(texts.count) error\(texts.count == 1 ? "" : "s")):\n"
+            // A refused reload lists lines; a refused backend (add-backend) lists {path, message}.
+            let texts = errors.compactMap { error in
+                error.text ?? error["path"]?.text.map { "\($0): \(error["message"]?.text ?? "")" }
+            }
+            let what = document?["reloaded"] == nil ? (document?["error"]?.text ?? "refused")
+                : "reload refused, the running configuration is kept"
+            return "\(what) (\(texts.count) error\(texts.count == 1 ? "" : "s")):\n"
                 + texts.map { "  " + $0 }.joined(separator: "\n")
         }
         if let reason = document?["error"]?.text { return "\(reason) (HTTP \(status))" }
