@@ -76,6 +76,8 @@ public struct ServiceConfig: Sendable, Equatable {
     public var maxConnectionsPerClient: Int?
     public var proxyProtocol: ProxyProtocolVersion?
     public var acceptProxyProtocol: Bool
+    /// Peers allowed to send a PROXY header (`acceptProxyProtocol`); empty: any peer.
+    public var trustedProxies: [CIDRBlock] = []
     /// Parsed at load; a bare address in the file is a /32 or /128 block.
     public var allow: [CIDRBlock]
     public var deny: [CIDRBlock]

@@ -135,13 +135,12 @@ struct ConfigValidator {
         listeners.append((listen.address, listen.endpoint.port, owner))
     }
 
-    /// Who already listens where `listen` would: the same address and port, or the same
-    /// port when either side is a wildcard (a wildcard bind covers every local address, so
-    /// the kernel would refuse the second bind, or worse, SO_REUSEPORT would share it).
+    /// Who already listens where `listen` would, however either address is spelled: the same
+    /// port on an overlapping address (a wildcard bind covers every local address, so the
+    /// kernel would refuse the second bind, or worse, SO_REUSEPORT would share it).
     private func listenOwner(_ listen: ParsedEndpoint) -> String? {
         listeners.first { taken in
-            taken.port == listen.endpoint.port
-                && (taken.address == listen.address || taken.address.isUnspecified || listen.address.isUnspecified)
+            taken.port == listen.endpoint.port && ListenOverlap.overlaps(taken.address, listen.address)
         }?.owner
     }
 }

@@ -2,7 +2,7 @@
 enum ServiceValidation {
     static let keys = ["name", "listen", "strategy", "affinity", "healthCheck", "backends",
                        "connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
-                       "maxConnections", "proxyProtocol", "acceptProxyProtocol", "allow", "deny",
+                       "maxConnections", "proxyProtocol", "acceptProxyProtocol", "trustedProxies", "allow", "deny",
                        "slowStartMs", "maxConnectionsPerClient"]
     static let backendKeys = ["name", "address", "weight", "backup", "maxConnections", "agent", "healthCheck"]
     static let defaultStrategy = "round-robin"
@@ -35,6 +35,7 @@ enum ServiceValidation {
         let acceptProxyProtocol = collector.bool(object, "acceptProxyProtocol") ?? false
         let allow = cidrList(object, "allow", collector: &collector)
         let deny = cidrList(object, "deny", collector: &collector)
+        let trustedProxies = cidrList(object, "trustedProxies", collector: &collector)
         let slowStartMs = collector.int(object, "slowStartMs", .nonNegative) ?? 0
         let backends = backendList(object, listen: listen, collector: &collector)
 
@@ -45,6 +46,7 @@ enum ServiceValidation {
                              acceptProxyProtocol: acceptProxyProtocol, allow: allow, deny: deny,
                              slowStartMs: slowStartMs)
         service.maxConnectionsPerClient = maxConnectionsPerClient
+        service.trustedProxies = trustedProxies
         return service
     }
 

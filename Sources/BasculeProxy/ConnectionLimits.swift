@@ -60,7 +60,7 @@ struct Admission: ~Copyable {
     /// client is known only once its PROXY header has been read.
     mutating func admitClient(_ peer: SocketAddress, table: ServiceTable) -> Bool {
         guard let limit = table.config.maxConnectionsPerClient, let counts = table.limits.perClient else { return true }
-        let hash = Worker.clientHash(peer, network: false)
+        let hash = counts.hash(peer)
         guard counts.acquire(hash, limit: limit) else { return false }
         perClient = counts
         clientHash = hash

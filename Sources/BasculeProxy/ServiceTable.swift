@@ -29,6 +29,8 @@ public final class ServiceTable: Sendable {
     public let strategy: Strategy
     /// nil when the service has no allow/deny rules.
     let accessList: AccessList?
+    /// The upstream balancers whose PROXY headers are believed; nil when any peer is.
+    let trustedProxies: AccessList?
     /// Per backend, its `maxConnections` (0: none).
     let backendLimits: [Int]
     let hasBackendLimits: Bool
@@ -45,6 +47,8 @@ public final class ServiceTable: Sendable {
         self.fallback = fallback
         self.strategy = strategy
         self.accessList = accessList
+        self.trustedProxies = config.acceptProxyProtocol && !config.trustedProxies.isEmpty
+            ? AccessList(allow: config.trustedProxies, deny: []) : nil
         self.backendLimits = config.backends.map { $0.maxConnections ?? 0 }
         self.hasBackendLimits = backendLimits.contains { $0 > 0 }
         self.limits = limits

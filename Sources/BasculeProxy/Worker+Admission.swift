@@ -20,6 +20,13 @@ extension Worker {
     func admit(_ admission: inout Admission, _ service: ServiceRuntime, _ table: ServiceTable,
                address: SocketAddress, at stage: AdmissionStage) -> CloseReason? {
         let isClient = stage == .proxyHeader || !table.config.acceptProxyProtocol
+        // A header from a peer that is not a trusted upstream would let any client choose the
+        // address allow/deny and the per-client limit judge: refused, counted as denied.
+        if stage == .accept, let trusted = table.trustedProxies, !trusted.permits(address) {
+            service.traffic.denied.bump()
+            noteRefusal(service, "refused: not a trusted proxy (trustedProxies)", peer: address)
+            return .deniedByAccessList
+        }
         if isClient, let accessList = table.accessList, !accessList.permits(address) {
             service.traffic.denied.bump()
             noteRefusal(service, "denied by allow/deny", peer: address)

@@ -16,6 +16,10 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try ConfigurationFile.loadOrExit(config)
+        var stderr = StandardError()
+        for warning in configuration.warnings {
+            print("\(config): warning: \(warning)", to: &stderr)
+        }
         print("\(config): OK")
         print(configuration.summary(resolvedWorkers: ConfigurationFile.resolvedWorkers(configuration, override: nil)))
     }

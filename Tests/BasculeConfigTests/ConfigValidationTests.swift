@@ -227,6 +227,19 @@ import Testing
                     == ["[0:0::0:1]:8081 is already used by services[0] (s0)"])
     }
 
+    @Test func everySpellingOfAnAddressIsTheSameListenAddress() {
+        // IPv4-mapped IPv6 is the IPv4 address it spells, specific or wildcard.
+        #expect(messages(services(["127.0.0.1:8081", "[::ffff:127.0.0.1]:8081"]), at: "services[1].listen")
+                    == ["[::ffff:127.0.0.1]:8081 is already used by services[0] (s0)"])
+        #expect(messages(services(["[::ffff:0.0.0.0]:8081", "127.0.0.1:8081"]), at: "services[1].listen")
+                    == ["127.0.0.1:8081 is already used by services[0] (s0)"])
+        // "::" is bound dual-stack, so it covers 0.0.0.0 too; 0.0.0.0 covers no IPv6 address.
+        #expect(messages(services(["0.0.0.0:8081", "[::]:8081"]), at: "services[1].listen")
+                    == ["[::]:8081 is already used by services[0] (s0)"])
+        #expect(errors(services(["0.0.0.0:8081", "[::1]:8081"])).isEmpty)
+        #expect(errors(services(["[::ffff:127.0.0.2]:8081", "127.0.0.1:8081"])).isEmpty)
+    }
+
     @Test func theAdminAddressMustNotCollideWithAService() {
         #expect(errors(services(["127.0.0.1:8081"], admin: "127.0.0.1:8081"))
                     == [ConfigError(path: "admin.listen", message: "127.0.0.1:8081 is already used by services[0] (s0)")])
@@ -414,5 +427,34 @@ import Testing
         #expect(errors(document(serviceMembers: #"""
             "name": "web", "listen": "0.0.0.0:80", "backends": [ { "name": "app", "address": "198.0.0.5:80" } ]
             """#)).isEmpty)
+    }
+}
+
+/// What `bascule check` warns about in a valid file.
+@Suite struct ConfigWarningTests {
+    @Test func anOpenAdminPortAnUntrustedProxyHeaderAndABackendLoopingToItselfAreWarned() throws {
+        let config = try parse(#"""
+            { "admin": { "listen": "0.0.0.0:9000" },
+              "services": [
+                { "name": "api", "listen": "[::]:8081", "backends": [ { "name": "a", "address": "127.0.0.2:7000" } ] },
+                { "name": "web", "listen": "0.0.0.0:8080", "acceptProxyProtocol": true,
+                  "backends": [ { "name": "self", "address": "127.0.0.1:8081" },
+                                { "name": "admin", "address": "[::ffff:127.0.0.1]:9000" },
+                                { "name": "fine", "address": "127.0.0.1:8082" } ] } ] }
+            """#).get()
+        let warnings = config.warnings
+        #expect(warnings.count == 4, "\(warnings)")
+        #expect(warnings.contains { $0.hasPrefix("admin.listen: 0.0.0.0:9000 is reachable beyond loopback") })
+        #expect(warnings.contains { $0.hasPrefix("services[1].acceptProxyProtocol: no trustedProxies") })
+        #expect(warnings.contains { $0.hasPrefix("services[1].backends[0].address: 127.0.0.1:8081 is this balancer's own services[0].listen") })
+        #expect(warnings.contains { $0.hasPrefix("services[1].backends[1].address") && $0.contains("admin.listen") })
+
+        let quiet = try parse(#"""
+            { "admin": { "listen": "0.0.0.0:9000", "token": "s3cret" },
+              "services": [
+                { "name": "web", "listen": "127.0.0.1:8080", "acceptProxyProtocol": true, "trustedProxies": ["10.0.0.0/8"],
+                  "backends": [ { "name": "a", "address": "127.0.0.2:8080" } ] } ] }
+            """#).get()
+        #expect(quiet.warnings.isEmpty, "\(quiet.warnings)")
     }
 }
