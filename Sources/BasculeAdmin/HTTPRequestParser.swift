@@ -32,7 +32,14 @@ enum HTTPRequestParser {
             if index == 16 { return .failure(.badRequest, "method too long") }
         }
 
-        guard let headEnd = find(crlfcrlf, in: buffer, limit: limits.maxHeadBytes) else {
+        // Lines end in CRLF only. A bare LF is answered at once: waiting for a CRLF that a
+        // client ending lines in LF will never send would hold its connection until the
+        // deadline, and a proxy in front that splits lines differently could smuggle a header.
+        let headEnd = find(crlfcrlf, in: buffer, limit: limits.maxHeadBytes)
+        for index in 0..<min(headEnd ?? buffer.count, limits.maxHeadBytes) where buffer[index] == 10 {
+            if index == 0 || buffer[index - 1] != 13 { return .failure(.badRequest, "bare LF line ending (lines must end in CRLF)") }
+        }
+        guard let headEnd else {
             if let lineEnd = find(crlf, in: buffer, limit: limits.maxHeadBytes) {
                 if case .failure(let status, let reason) = parseRequestLine(buffer[..<lineEnd]) { return .failure(status, reason) }
             }

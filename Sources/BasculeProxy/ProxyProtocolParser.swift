@@ -195,6 +195,16 @@ public enum ProxyProtocolParser {
     private static let v2Signature: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
         (0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A)
 
+    /// The whole length a v2 header declares (16 + its length field), once its first 16
+    /// bytes are in; nil for anything that is not (yet) a v2 header.
+    public static func declaredV2Length(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= 16 else { return nil }
+        let matches = withUnsafeBytes(of: v2Signature) { signature in
+            (0..<12).allSatisfy { bytes[$0] == signature[$0] }
+        }
+        return matches ? 16 + (Int(bytes[14]) << 8 | Int(bytes[15])) : nil
+    }
+
     private static func parseV2(_ bytes: UnsafeRawBufferPointer, limit: Int) -> ParseResult {
         let signatureLength = min(bytes.count, 12)
         let matches = withUnsafeBytes(of: v2Signature) { signature in

@@ -150,4 +150,20 @@ struct AdminConnectionTests {
         #expect(TestClient.parse(TestClient.readAll(silent))?.status == 408)
         #expect(ContinuousClock.now - start < .seconds(3))
     }
+
+    @Test func aBareLFIsAnswered400AtOnce() throws {
+        var options = AdminServer.Options()
+        options.requestTimeoutMs = 20_000
+        options.requestHeadTimeoutMs = 20_000
+        let server = try RunningAdminServer(options: options)
+        defer { server.stop() }
+        let start = ContinuousClock.now
+        for raw in ["GET /healthz HTTP/1.1\nHost: x\n\n", "GET /healthz HTTP/1.1\r\nHost: x\n\r\n", "GET /healthz HTTP/1.1\n"] {
+            let reply = TestClient.exchange(port: server.port, raw: Array(raw.utf8))
+            #expect(reply?.status == 400, "\(raw.debugDescription) answered \(String(describing: reply?.status))")
+        }
+        #expect(ContinuousClock.now - start < .seconds(3), "a bare LF waited for a deadline")
+        #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
+    }
 }
+
