@@ -220,7 +220,10 @@ function downtimeCell(b) {
 function backendRow(service, b, now, check) {
   const weightInput = el("input", { class: "weight", type: "number", min: "1", value: String(b.weight) });
   const name = el("td", {}, b.name);
-  if (b.backup) name.append(el("span", { class: "badge" }, "backup"));
+  if (b.tier === 1) name.append(el("span", { class: "badge" }, "backup"));
+  else if (b.tier > 1) name.append(el("span", { class: "badge" }, "tier " + b.tier));
+  if (b.tier === service.activeTier && service.activeTier > 0) name.append(el("span", { class: "badge" }, "serving"));
+  if (b.connectionsResetOnDown) name.append(el("span", { class: "badge", title: "connections reset when marked down" }, b.connectionsResetOnDown + " reset"));
   return el("tr", { "data-backend": b.name },
     name,
     el("td", {}, b.address),

@@ -20,6 +20,9 @@ enum MetricsPage {
         var lastChange = MetricFamily(name: "bascule_backend_last_state_change_timestamp_seconds", help: "When the backend last changed state (health or admin), Unix time.", type: "gauge")
         var transitions = MetricFamily(name: "bascule_backend_transitions_total", help: "Health transitions: to=\"down\" each time the backend was marked down, to=\"up\" each time it came back.", type: "counter")
         var downtime = MetricFamily(name: "bascule_backend_downtime_seconds_total", help: "Seconds the backend has spent down (failing checks) since start, the current outage included.", type: "counter")
+        var resets = MetricFamily(name: "bascule_backend_connections_reset_total", help: "Open connections reset by the balancer: reason=\"down\" when the backend was marked down (onBackendDown reset), reason=\"failback\" when a lower tier came back.", type: "counter")
+        var backendTimedOut = MetricFamily(name: "bascule_backend_connections_timed_out_total", help: "Connections ended because the backend's host stopped answering (keepalive probes or TCP_USER_TIMEOUT: ETIMEDOUT).", type: "counter")
+        var tier = MetricFamily(name: "bascule_backend_tier", help: "The backend's tier: 0 primary, 1 backup, higher for later tiers.", type: "gauge")
         var backendLimit = MetricFamily(name: "bascule_backend_max_connections", help: "The backend's configured maxConnections (only backends that set one).", type: "gauge")
         var serviceActive = MetricFamily(name: "bascule_service_active_connections", help: "Connections open through the service now.", type: "gauge")
         var serviceTotal = MetricFamily(name: "bascule_service_connections_total", help: "Connections relayed by the service since start.", type: "counter")
@@ -29,6 +32,8 @@ enum MetricsPage {
         var serviceRefused = MetricFamily(name: "bascule_service_connections_refused_total", help: "Client connections refused by a connection limit (process, service, client, or every backend full).", type: "counter")
         var serviceBadProxy = MetricFamily(name: "bascule_service_proxy_headers_rejected_total", help: "Client connections closed for a malformed, truncated or late PROXY protocol header.", type: "counter")
         var serviceRetries = MetricFamily(name: "bascule_service_retries_total", help: "Connects tried again after a failed one.", type: "counter")
+        var clientTimedOut = MetricFamily(name: "bascule_service_client_connections_timed_out_total", help: "Connections ended because the client's host stopped answering keepalive probes (ETIMEDOUT).", type: "counter")
+        var activeTier = MetricFamily(name: "bascule_service_active_tier", help: "The tier new connections go to now (only services with a backend available).", type: "gauge")
         var serviceLimit = MetricFamily(name: "bascule_service_max_connections", help: "The service's configured maxConnections (only services that set one).", type: "gauge")
         var clientLimit = MetricFamily(name: "bascule_service_max_connections_per_client", help: "The service's configured maxConnectionsPerClient (only services that set one).", type: "gauge")
         var serviceEligible = MetricFamily(name: "bascule_service_eligible_backends", help: "Backends that would take a new connection now.", type: "gauge")
@@ -53,6 +58,10 @@ enum MetricsPage {
                 transitions.add(backend.downTransitions, labels + [("to", "down")])
                 transitions.add(backend.upTransitions, labels + [("to", "up")])
                 downtime.add(backend.downtimeSeconds, labels)
+                resets.add(backend.resetOnDown, labels + [("reason", "down")])
+                resets.add(backend.resetOnFailback, labels + [("reason", "failback")])
+                backendTimedOut.add(backend.timedOut, labels)
+                tier.add(backend.tier, labels)
                 if let limit = backend.maxConnections { backendLimit.add(limit, labels) }
             }
             serviceActive.add(service.activeConnections, s)
@@ -63,6 +72,8 @@ enum MetricsPage {
             serviceRefused.add(service.connectionsRefused, s)
             serviceBadProxy.add(service.proxyHeadersRejected, s)
             serviceRetries.add(service.retries, s)
+            clientTimedOut.add(service.clientTimedOut, s)
+            if let active = service.activeTier { activeTier.add(active, s) }
             if let limit = service.maxConnections { serviceLimit.add(limit, s) }
             if let limit = service.maxConnectionsPerClient { clientLimit.add(limit, s) }
             serviceEligible.add(service.backends.filter { $0.state == "up" }.count, s)
@@ -76,12 +87,12 @@ enum MetricsPage {
 
         var out = ""
         for family in [up, state, active, total, failuresByReason, bytesIn, bytesOut, weight, effective, lastChange,
-                       transitions, downtime, backendLimit,
+                       transitions, downtime, resets, backendTimedOut, tier, backendLimit,
                        serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy,
-                       serviceRetries, serviceEligible, serviceReady, serviceLimit, clientLimit,
+                       serviceRetries, clientTimedOut, activeTier, serviceEligible, serviceReady, serviceLimit, clientLimit,
                        buildInfo, requests] {
             // A limit nobody set is no series at all, not a family without samples.
-            let optional = [backendLimit.name, serviceLimit.name, clientLimit.name].contains(family.name)
+            let optional = [backendLimit.name, serviceLimit.name, clientLimit.name, activeTier.name].contains(family.name)
             if !optional || family.hasSamples { out += family.rendered }
         }
         return out + ProcessMetrics.rendered()

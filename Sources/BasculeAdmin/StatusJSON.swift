@@ -22,6 +22,8 @@ enum StatusJSON {
             ("connectionsRefused", .int(service.connectionsRefused)),
             ("proxyHeadersRejected", .int(service.proxyHeadersRejected)),
             ("retries", .int(service.retries)),
+            ("clientConnectionsTimedOut", .int(service.clientTimedOut)),
+            ("activeTier", service.activeTier.map { .int($0) } ?? .null),
             ("bytesIn", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesIn }))),
             ("bytesOut", .int(Int(clamping: service.backends.reduce(0) { $0 &+ $1.bytesOut }))),
             ("backends", .array(service.backends.map(backend))),
@@ -34,6 +36,7 @@ enum StatusJSON {
             ("name", .string(backend.name)),
             ("address", .string(backend.address)),
             ("backup", .bool(backend.backup)),
+            ("tier", .int(backend.tier)),
             ("state", .string(backend.state)),
             ("healthy", .bool(backend.healthy)),
             ("admin", .string(backend.admin.rawValue)),
@@ -50,6 +53,9 @@ enum StatusJSON {
             ("downTransitions", .int(backend.downTransitions)),
             ("downtimeSeconds", .double(backend.downtimeSeconds)),
             ("origin", .string(backend.origin)),
+            ("connectionsResetOnDown", .int(backend.resetOnDown)),
+            ("connectionsResetOnFailback", .int(backend.resetOnFailback)),
+            ("connectionsTimedOut", .int(backend.timedOut)),
         ]
         if let removal = backend.removalInSeconds {
             members.append(("pendingRemoval", .bool(true)))

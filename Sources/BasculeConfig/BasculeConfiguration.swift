@@ -40,14 +40,71 @@ public struct Defaults: Sendable, Equatable {
     public var idleTimeoutMs: Int
     public var retries: Int
     public var drainTimeoutMs: Int
+    /// TCP keepalive on both sides of every connection, so a peer whose host vanished is found
+    /// without any check: idle time before the first probe, time between probes, and how many
+    /// unanswered probes end the connection. 0 idle seconds: no keepalive.
+    public var keepAliveIdleSeconds: Int
+    public var keepAliveIntervalSeconds: Int
+    public var keepAliveCount: Int
+    /// TCP_USER_TIMEOUT on backend sockets: how long sent data (or a keepalive probe) may go
+    /// unacknowledged before the connection is dropped. nil: the keepalive bound
+    /// (`idle + interval × count`), so both sides give up at the same time. 0: off.
+    public var backendUserTimeoutMs: Int?
 
     public init(connectTimeoutMs: Int = 2000, idleTimeoutMs: Int = 300_000, retries: Int = 2,
-                drainTimeoutMs: Int = 30_000) {
+                drainTimeoutMs: Int = 30_000, keepAliveIdleSeconds: Int = 60, keepAliveIntervalSeconds: Int = 10,
+                keepAliveCount: Int = 6, backendUserTimeoutMs: Int? = nil) {
         self.connectTimeoutMs = connectTimeoutMs
         self.idleTimeoutMs = idleTimeoutMs
         self.retries = retries
         self.drainTimeoutMs = drainTimeoutMs
+        self.keepAliveIdleSeconds = keepAliveIdleSeconds
+        self.keepAliveIntervalSeconds = keepAliveIntervalSeconds
+        self.keepAliveCount = keepAliveCount
+        self.backendUserTimeoutMs = backendUserTimeoutMs
     }
+
+    /// The settings as the sockets take them.
+    public var keepAlive: KeepAliveSettings {
+        KeepAliveSettings(idleSeconds: keepAliveIdleSeconds, intervalSeconds: keepAliveIntervalSeconds,
+                          count: keepAliveCount, backendUserTimeoutMs: backendUserTimeoutMs)
+    }
+}
+
+/// Dead-peer detection for one service, resolved: what the listener and each backend socket
+/// are given.
+public struct KeepAliveSettings: Sendable, Equatable {
+    public var idleSeconds: Int
+    public var intervalSeconds: Int
+    public var count: Int
+    /// As configured; see `effectiveUserTimeoutMs`.
+    public var backendUserTimeoutMs: Int?
+
+    public init(idleSeconds: Int = 60, intervalSeconds: Int = 10, count: Int = 6, backendUserTimeoutMs: Int? = nil) {
+        self.idleSeconds = idleSeconds
+        self.intervalSeconds = intervalSeconds
+        self.count = count
+        self.backendUserTimeoutMs = backendUserTimeoutMs
+    }
+
+    public var isEnabled: Bool { idleSeconds > 0 }
+
+    /// Seconds from the last byte received to the connection's end when the peer's host is
+    /// gone and nothing is in flight: the documented bound on the client side.
+    public var boundSeconds: Int { idleSeconds + intervalSeconds * count }
+
+    /// The backend socket's TCP_USER_TIMEOUT in ms (0: none).
+    public var effectiveUserTimeoutMs: Int {
+        backendUserTimeoutMs ?? (isEnabled ? boundSeconds * 1000 : 0)
+    }
+}
+
+/// What happens to a backend's open connections when it is marked down.
+public enum OnBackendDown: String, Sendable, Equatable {
+    /// Both sides are reset at once, so clients reconnect (to a survivor) without waiting.
+    case reset
+    /// They run on until they end, fail, or time out (HAProxy's and IPVS's default).
+    case keep
 }
 
 public enum Affinity: String, Sendable, Equatable {
@@ -82,6 +139,11 @@ public struct ServiceConfig: Sendable, Equatable {
     public var allow: [CIDRBlock]
     public var deny: [CIDRBlock]
     public var slowStartMs: Int
+    public var keepAlive: KeepAliveSettings
+    public var onBackendDown: OnBackendDown = .reset
+    /// When a lower tier becomes eligible again, connections held by higher tiers are reset
+    /// so clients come back to the primary.
+    public var failback = false
 
     public init(name: String, listen: Endpoint, strategy: String = "round-robin",
                 affinity: Affinity = .none, healthCheck: HealthCheckConfig = HealthCheckConfig(),
@@ -99,6 +161,7 @@ public struct ServiceConfig: Sendable, Equatable {
         self.idleTimeoutMs = defaults.idleTimeoutMs
         self.retries = defaults.retries
         self.drainTimeoutMs = defaults.drainTimeoutMs
+        self.keepAlive = defaults.keepAlive
         self.maxConnections = maxConnections
         self.proxyProtocol = proxyProtocol
         self.acceptProxyProtocol = acceptProxyProtocol
@@ -112,7 +175,8 @@ public struct BackendConfig: Sendable, Equatable {
     public var name: String
     public var address: Endpoint
     public var weight: Int
-    public var backup: Bool
+    /// 0 for a primary; traffic goes to the lowest tier that has an eligible backend.
+    public var tier: Int
     public var maxConnections: Int?
     /// Where the backend's own agent answers (HAProxy agent-check vocabulary); nil: no agent.
     public var agent: AgentCheckConfig?
@@ -122,13 +186,19 @@ public struct BackendConfig: Sendable, Equatable {
     public var checkAddress: String?
 
     public init(name: String, address: Endpoint, weight: Int = 1, backup: Bool = false,
-                maxConnections: Int? = nil, agent: AgentCheckConfig? = nil) {
+                maxConnections: Int? = nil, agent: AgentCheckConfig? = nil, tier: Int? = nil) {
         self.name = name
         self.address = address
         self.weight = weight
-        self.backup = backup
+        self.tier = tier ?? (backup ? 1 : 0)
         self.maxConnections = maxConnections
         self.agent = agent
+    }
+
+    /// `"backup": true` is tier 1.
+    public var backup: Bool {
+        get { tier > 0 }
+        set { tier = newValue ? max(1, tier) : 0 }
     }
 }
 

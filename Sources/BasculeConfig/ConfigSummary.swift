@@ -49,7 +49,7 @@ extension ServiceConfig {
             var line = "  - " + padded(backend.name, nameWidth) + "  " + padded(backend.address.description, addressWidth)
                 + "  weight \(backend.weight)"
             if let limit = backend.maxConnections { line += ", max \(limit) connections" }
-            if backend.backup { line += ", backup" }
+            if backend.tier == 1 { line += ", backup" } else if backend.tier > 1 { line += ", tier \(backend.tier)" }
             lines.append(line)
         }
         return lines

@@ -7,7 +7,9 @@ import Glibc
 struct ConfigValidator {
     static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog", "drainGraceMs"]
     static let adminKeys = ["listen", "token"]
-    static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs"]
+    static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
+                               "keepAliveIdleSeconds", "keepAliveIntervalSeconds", "keepAliveCount",
+                               "backendUserTimeoutMs"]
 
     let knownStrategies: [String]
     var collector = ErrorCollector()

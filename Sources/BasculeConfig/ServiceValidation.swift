@@ -3,8 +3,10 @@ enum ServiceValidation {
     static let keys = ["name", "listen", "strategy", "affinity", "healthCheck", "backends",
                        "connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "trustedProxies", "allow", "deny",
-                       "slowStartMs", "maxConnectionsPerClient"]
-    static let backendKeys = ["name", "address", "weight", "backup", "maxConnections", "agent", "healthCheck"]
+                       "slowStartMs", "maxConnectionsPerClient", "keepAliveIdleSeconds",
+                       "keepAliveIntervalSeconds", "keepAliveCount", "backendUserTimeoutMs",
+                       "onBackendDown", "failback"]
+    static let backendKeys = ["name", "address", "weight", "backup", "tier", "maxConnections", "agent", "healthCheck"]
     static let defaultStrategy = "round-robin"
     /// Strategies whose only input is the client's hash: without one every client would land
     /// on the same backend, so their affinity defaults to the client's address.
@@ -37,6 +39,9 @@ enum ServiceValidation {
         let deny = cidrList(object, "deny", collector: &collector)
         let trustedProxies = cidrList(object, "trustedProxies", collector: &collector)
         let slowStartMs = collector.int(object, "slowStartMs", .nonNegative) ?? 0
+        let onBackendDown = collector.choice(object, "onBackendDown", what: "onBackendDown",
+                                             choices: [OnBackendDown.reset, .keep]) ?? .reset
+        let failback = collector.bool(object, "failback") ?? false
         let backends = backendList(object, listen: listen, collector: &collector)
 
         guard let name, let listen, let backends else { return nil }
@@ -47,6 +52,8 @@ enum ServiceValidation {
                              slowStartMs: slowStartMs)
         service.maxConnectionsPerClient = maxConnectionsPerClient
         service.trustedProxies = trustedProxies
+        service.onBackendDown = onBackendDown
+        service.failback = failback
         return service
     }
 
@@ -104,7 +111,7 @@ enum ServiceValidation {
         }
         guard complete else { return nil }
         if backends.allSatisfy(\.backup) {
-            collector.report(path, "every backend is a backup (a service needs at least one backend without \"backup\": true)")
+            collector.report(path, "every backend is a backup (a service needs at least one primary: no \"backup\": true, tier 0)")
             return nil
         }
         return backends
@@ -137,6 +144,11 @@ enum ServiceValidation {
         }
         let weight = collector.int(object, "weight", .range(1...1000))
         let backup = collector.bool(object, "backup")
+        var tier = collector.int(object, "tier", .range(0...9))
+        if let backup, let given = tier, backup != (given > 0) {
+            collector.report(path.key("tier"), "tier \(given) contradicts \"backup\": \(backup) (a backup is tier 1 or more; drop \"backup\" when giving a tier)")
+            tier = nil
+        }
         let maxConnections = collector.int(object, "maxConnections", .positive)
         let agent = object["agent"].flatMap { CheckTargetValidation.agent($0, at: path.key("agent"), collector: &collector) }
         let checkTarget = object["healthCheck"].flatMap {
@@ -146,9 +158,10 @@ enum ServiceValidation {
               agent != nil || !object.has("agent"),
               weight != nil || !object.has("weight"),
               backup != nil || !object.has("backup"),
+              tier != nil || !object.has("tier"),
               maxConnections != nil || !object.has("maxConnections") else { return nil }
         var config = BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
-                                   backup: backup ?? false, maxConnections: maxConnections, agent: agent)
+                                   backup: backup ?? false, maxConnections: maxConnections, agent: agent, tier: tier)
         config.checkPort = checkTarget?.port
         config.checkAddress = checkTarget?.address
         return config

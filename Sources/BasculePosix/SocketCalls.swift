@@ -91,6 +91,37 @@ public enum SocketCalls {
         return address
     }
 
+    /// Keepalive on a service's listening socket. Every accepted socket inherits it (Linux
+    /// copies a listener's options into each connection it accepts), so finding a client's
+    /// vanished host costs no call per connection.
+    public static func setListenerKeepAlive(_ fd: Int32, idleSeconds: Int32, intervalSeconds: Int32, count: Int32) throws(SystemError) {
+        try setOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt(SO_KEEPALIVE)")
+        try setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, idleSeconds, "setsockopt(TCP_KEEPIDLE)")
+        try setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, intervalSeconds, "setsockopt(TCP_KEEPINTVL)")
+        try setOption(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, count, "setsockopt(TCP_KEEPCNT)")
+    }
+
+    /// Keepalive and TCP_USER_TIMEOUT on a new backend socket: four calls per backend
+    /// connection (nothing inherits them on the connecting side). TCP_KEEPCNT is not set: with a
+    /// user timeout, the kernel ends a keepalive-probed connection when the user timeout has
+    /// passed, not after a count of probes. Failures are ignored: the connection still works,
+    /// it only loses early detection of a dead host.
+    public static func setBackendKeepAlive(_ fd: Int32, idleSeconds: Int32, intervalSeconds: Int32, userTimeoutMs: Int32) {
+        var value: Int32 = 1
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        if idleSeconds > 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &value, size)
+            value = idleSeconds
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &value, size)
+            value = intervalSeconds
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &value, size)
+        }
+        if userTimeoutMs > 0 {
+            value = userTimeoutMs
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, &value, size)
+        }
+    }
+
     /// The pending error of a socket whose non-blocking connect has finished: 0 when it succeeded.
     public static func pendingError(_ fd: Int32) -> Int32 {
         var code: Int32 = 0

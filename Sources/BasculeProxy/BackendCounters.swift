@@ -22,6 +22,13 @@ public final class BackendCounters: Sendable {
     private let resetConnects = Atomic<Int>(0)
     private let localConnectErrors = Atomic<Int>(0)
     private let otherConnectErrors = Atomic<Int>(0)
+    /// Open connections reset because the backend was marked down, or because a lower tier
+    /// came back (failback); added by workers on those rare events only.
+    public let resetOnDown = Atomic<Int>(0)
+    public let resetOnFailback = Atomic<Int>(0)
+    /// Connections ended because the backend's host stopped answering (ETIMEDOUT from
+    /// keepalive probes or TCP_USER_TIMEOUT).
+    public let timedOut = Atomic<Int>(0)
 
     public init(workers: Int = 1) {
         bytesIn = (0..<max(1, workers)).map { _ in ByteCounter() }

@@ -39,6 +39,10 @@ extension BackendRegistry {
                 status.downtimeSeconds = Double(state.downtimeMs + ongoingMs) / 1000
                 status.maxConnections = backend.maxConnections
                 status.agent = state.agent
+                status.tier = backend.tier
+                status.resetOnDown = counters.resetOnDown.load(ordering: .relaxed)
+                status.resetOnFailback = counters.resetOnFailback.load(ordering: .relaxed)
+                status.timedOut = counters.timedOut.load(ordering: .relaxed)
                 return status
             }
             var status = ServiceStatus(
@@ -52,6 +56,8 @@ extension BackendRegistry {
             status.proxyHeadersRejected = entry.traffic.reduce(0) { $0 + $1.rejectedProxyHeaders.load(ordering: .relaxed) }
             status.retries = entry.traffic.reduce(0) { $0 + $1.retries.load(ordering: .relaxed) }
             status.maxConnections = entry.config.maxConnections
+            status.clientTimedOut = entry.traffic.reduce(0) { $0 + $1.clientTimedOut.load(ordering: .relaxed) }
+            status.activeTier = entry.table.activeTier
             status.maxConnectionsPerClient = entry.config.maxConnectionsPerClient
             return status
         }

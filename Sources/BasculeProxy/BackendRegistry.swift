@@ -77,24 +77,26 @@ public final class BackendRegistry: EventHandler {
                           limits: ServiceLimits = ServiceLimits(perClient: false)) throws -> ServiceTable {
         let targets = service.backends.map { backend in
             BackendTarget(name: backend.name, endpoint: backend.address,
-                          address: SocketAddress(backend.address), isBackup: backend.backup)
+                          address: SocketAddress(backend.address), tier: backend.tier)
         }
         let weights = tableWeights(states, slowStartMs: service.slowStartMs, nowMs: nowMs)
         let candidates = service.backends.enumerated().map { index, backend in
             (entry: BackendEntry(index: index, name: backend.name, address: backend.address.description,
                                  weight: weights[index]),
-             isBackup: backend.backup, isAvailable: states[index].isEligible)
+             tier: backend.tier, isAvailable: states[index].isEligible)
         }
-        let eligible = BackendSelection.eligible(candidates)
+        let eligible = BackendSelection.eligible(tiered: candidates)
+        let activeTier = BackendSelection.activeTier(candidates.map { ($0.tier, $0.isAvailable) })
         guard let strategy = StrategyRegistry.make(named: service.strategy, backends: eligible, options: StrategyOptions()) else {
             throw StartupError(description: "service \(service.name): unknown strategy \"\(service.strategy)\"")
         }
         let eligibleIndices = eligible.map(\.index)
-        let fallback = candidates.filter { $0.isAvailable && !eligibleIndices.contains($0.entry.index) }.map(\.entry.index)
+        let fallback = candidates.filter { $0.isAvailable && !eligibleIndices.contains($0.entry.index) }
+            .sorted { $0.tier < $1.tier }.map(\.entry.index)
         let list = AccessList(allow: service.allow, deny: service.deny)
         let accessList = list.permitsEveryone ? nil : list
         return ServiceTable(id: id, config: service, backends: targets, counters: counters,
-                            eligible: eligibleIndices, fallback: fallback, strategy: strategy,
+                            eligible: eligibleIndices, activeTier: activeTier, fallback: fallback, strategy: strategy,
                             accessList: accessList, limits: limits)
     }
 
@@ -120,6 +122,11 @@ public final class BackendRegistry: EventHandler {
             services[service].states[backend].downSinceMs = nowMs
         }
         noteChange(service: service, backend: backend, reason: reason)
+        // After the table without it is published (the mailbox keeps order), so the clients
+        // that reconnect at once are not sent back to it.
+        if !healthy && services[service].config.onBackendDown == .reset {
+            workers.broadcast(.resetConnections(to: [services[service].counters[backend]], reason: .backendDown))
+        }
     }
 
     /// The runtime API: drain, disable, enable.
@@ -206,8 +213,14 @@ public final class BackendRegistry: EventHandler {
             ])
             return
         }
+        let previousTier = entry.table.activeTier
         entry.table = table
         workers.broadcast(.table(table))
+        // Failback: an earlier tier is back, so the clients held by later tiers are sent home.
+        if entry.config.failback, let tier = table.activeTier, let previousTier, tier < previousTier {
+            let later = entry.config.backends.indices.filter { entry.config.backends[$0].tier > tier }.map { entry.counters[$0] }
+            workers.broadcast(.resetConnections(to: later, reason: .failback))
+        }
         scheduleRampIfNeeded()
     }
 

@@ -70,6 +70,13 @@ public struct BackendStatus: Sendable {
     /// Set while the backend drains before its removal at runtime: seconds left before it is
     /// removed even with connections open.
     public var removalInSeconds: Double?
+    /// 0 primary, 1 backup, higher for later tiers.
+    public var tier = 0
+    /// Open connections reset when the backend was marked down, or by failback; connections
+    /// ended because its host stopped answering (keepalive, user timeout).
+    public var resetOnDown = 0
+    public var resetOnFailback = 0
+    public var timedOut = 0
 
     public init(name: String, address: String, backup: Bool = false, healthy: Bool = true,
                 admin: AdminState = .enabled, weight: Int = 1, effectiveWeight: Int = 1, state: String = "up",
@@ -111,6 +118,10 @@ public struct ServiceStatus: Sendable {
     /// The service's configured limits, when set.
     public var maxConnections: Int?
     public var maxConnectionsPerClient: Int?
+    /// Connections ended because the client's host stopped answering keepalive probes.
+    public var clientTimedOut = 0
+    /// The tier new connections go to (nil: no backend available).
+    public var activeTier: Int?
     public var backends: [BackendStatus]
     /// Backends of the file removed through the admin API (until the next reload).
     public var removedAtRuntime: [String] = []

@@ -3,6 +3,14 @@ enum CloseReason: Sendable {
     case completed
     case clientError
     case backendError
+    /// The peer's host stopped answering: keepalive probes or the backend's user timeout ran
+    /// out (ETIMEDOUT).
+    case clientTimedOut
+    case backendTimedOut
+    /// Reset because its backend was marked down (`onBackendDown: "reset"`).
+    case backendDown
+    /// Reset because a lower tier became eligible again (`failback`).
+    case failback
     case idleTimeout
     case noBackend
     case connectFailed
@@ -21,6 +29,10 @@ enum CloseReason: Sendable {
         case .completed: return backendClosedFirst ? "backend closed" : "client closed"
         case .clientError: return "client error"
         case .backendError: return "backend error"
+        case .clientTimedOut: return "client timed out"
+        case .backendTimedOut: return "backend timed out"
+        case .backendDown: return "backend down"
+        case .failback: return "failback"
         case .idleTimeout: return "idle timeout"
         case .noBackend: return "no backend"
         case .connectFailed: return "connect failed"

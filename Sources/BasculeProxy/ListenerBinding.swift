@@ -11,7 +11,14 @@ enum ListenerBinding {
         var fds: [Int32] = []
         do {
             for _ in 0..<workers {
-                fds.append(try SocketCalls.listener(on: address))
+                let fd = try SocketCalls.listener(on: address)
+                fds.append(fd)
+                let keepAlive = service.keepAlive
+                if keepAlive.isEnabled {
+                    try SocketCalls.setListenerKeepAlive(fd, idleSeconds: Int32(keepAlive.idleSeconds),
+                                                         intervalSeconds: Int32(keepAlive.intervalSeconds),
+                                                         count: Int32(keepAlive.count))
+                }
             }
         } catch {
             fds.forEach(closeDescriptor)

@@ -34,9 +34,15 @@ extension ProxiedConnection {
         switch reason {
         case .backendError:
             SocketCalls.resetOnClose(client)
+        case .backendTimedOut:
+            counters?.timedOut.add(1, ordering: .relaxed)
+            SocketCalls.resetOnClose(client)
         case .clientError where backend >= 0:
             SocketCalls.resetOnClose(backend)
-        case .shutdown:
+        case .clientTimedOut:
+            service.traffic.clientTimedOut.bump()
+            if backend >= 0 { SocketCalls.resetOnClose(backend) }
+        case .shutdown, .backendDown, .failback:
             SocketCalls.resetOnClose(client)
             if backend >= 0 { SocketCalls.resetOnClose(backend) }
         default:

@@ -32,6 +32,9 @@ extension ProxiedConnection {
         }
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        SocketCalls.setBackendKeepAlive(fd, idleSeconds: service.keepAliveIdleSeconds,
+                                        intervalSeconds: service.keepAliveIntervalSeconds,
+                                        userTimeoutMs: service.backendUserTimeoutMs)
 
         do throws(SystemError) {
             // EINPROGRESS, the usual answer, is taken as a value like an immediate success

@@ -17,13 +17,13 @@ extension ProxiedConnection {
         lastActivity = worker.loop.nowMs
         switch relay(&up, from: client, to: backend) {
         case .ok: break
-        case .sourceFailed: finish(.clientError); return
-        case .destinationFailed: finish(.backendError); return
+        case .sourceFailed: clientFailed(); return
+        case .destinationFailed: backendFailed(); return
         }
         switch relay(&down, from: backend, to: client) {
         case .ok: break
-        case .sourceFailed: finish(.backendError); return
-        case .destinationFailed: finish(.clientError); return
+        case .sourceFailed: backendFailed(); return
+        case .destinationFailed: clientFailed(); return
         }
         let upDone = up.sourceClosed && up.isDrained
         let downDone = down.sourceClosed && down.isDrained
@@ -43,6 +43,19 @@ extension ProxiedConnection {
             _ = shutdown(client, Int32(SHUT_WR))
             down.destinationShutDown = true
         }
+    }
+
+    /// Called right after the failed call, so errno is still its answer: ETIMEDOUT there means
+    /// keepalive probes or the user timeout found the peer's host gone (a reset peer answers
+    /// ECONNRESET or EPIPE).
+    @inline(never)
+    func clientFailed() {
+        finish(errno == ETIMEDOUT ? .clientTimedOut : .clientError)
+    }
+
+    @inline(never)
+    func backendFailed() {
+        finish(errno == ETIMEDOUT ? .backendTimedOut : .backendError)
     }
 
     /// One direction; a fatal socket error (reset, broken pipe) names the side it came from.

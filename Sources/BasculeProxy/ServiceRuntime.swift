@@ -17,6 +17,9 @@ final class ServiceRuntime {
     private(set) var retries = 0
     private(set) var acceptsProxyHeader = false
     private(set) var proxyProtocol: ProxyProtocolVersion?
+    private(set) var keepAliveIdleSeconds: Int32 = 0
+    private(set) var keepAliveIntervalSeconds: Int32 = 0
+    private(set) var backendUserTimeoutMs: Int32 = 0
 
     private let seed: UInt64
 
@@ -38,6 +41,10 @@ final class ServiceRuntime {
         retries = table.config.retries
         acceptsProxyHeader = table.config.acceptProxyProtocol
         proxyProtocol = table.config.proxyProtocol
+        let keepAlive = table.config.keepAlive
+        keepAliveIdleSeconds = Int32(keepAlive.isEnabled ? keepAlive.idleSeconds : 0)
+        keepAliveIntervalSeconds = Int32(keepAlive.intervalSeconds)
+        backendUserTimeoutMs = Int32(clamping: keepAlive.effectiveUserTimeoutMs)
     }
 
     var wantsClientHash: Bool { table.config.affinity != .none }

@@ -7,7 +7,10 @@ public struct BackendTarget: Sendable {
     public let name: String
     public let endpoint: Endpoint
     public let address: SocketAddress
-    public let isBackup: Bool
+    /// 0 for a primary, 1 for `backup: true`, higher for later tiers.
+    public let tier: Int
+
+    public var isBackup: Bool { tier > 0 }
 }
 
 /// Everything a worker reads to route one service's connections, built by the control thread
@@ -21,7 +24,9 @@ public final class ServiceTable: Sendable {
     public let counters: [BackendCounters]
     /// Indices (into `backends`) the strategy may return.
     public let eligible: [Int]
-    /// Available backends outside `eligible` (backups while a primary is up), tried in order
+    /// The tier `eligible` is drawn from (nil: no backend is available).
+    public let activeTier: Int?
+    /// Available backends outside `eligible` (later tiers while an earlier one is up), lowest tier first, tried in order
     /// only when a connection's retries have exhausted the eligible ones: a client must not
     /// see a refusal while a healthy backend remains.
     public let fallback: [Int]
@@ -37,13 +42,14 @@ public final class ServiceTable: Sendable {
     let limits: ServiceLimits
 
     init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
-                eligible: [Int], fallback: [Int] = [], strategy: Strategy,
+                eligible: [Int], activeTier: Int? = 0, fallback: [Int] = [], strategy: Strategy,
                 accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false)) {
         self.id = id
         self.config = config
         self.backends = backends
         self.counters = counters
         self.eligible = eligible
+        self.activeTier = activeTier
         self.fallback = fallback
         self.strategy = strategy
         self.accessList = accessList

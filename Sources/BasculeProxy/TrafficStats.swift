@@ -14,6 +14,8 @@ public final class TrafficStats: Sendable {
     public let rejectedProxyHeaders = Atomic<Int>(0)
     /// Connects tried again after a failed one (at most `retries` per client).
     public let retries = Atomic<Int>(0)
+    /// Connections ended because the client's host stopped answering keepalive probes.
+    public let clientTimedOut = Atomic<Int>(0)
     let histograms = ConnectionHistograms()
 
     public init() {}

@@ -8,6 +8,8 @@ enum WorkerMessage: Sendable {
     case table(ServiceTable)
     case addService(WorkerService)
     case removeService(id: Int)
+    /// Reset the open connections to these backends (marked down, or left by failback).
+    case resetConnections(to: [BackendCounters], reason: CloseReason)
     case stopAccepting
     case closeAll
 }
@@ -133,6 +135,8 @@ final class Worker {
                 services[position].listener?.close()
                 services.remove(at: position)
             }
+        case .resetConnections(let counters, let reason):
+            resetConnections(to: counters, reason: reason)
         case .stopAccepting:
             draining = true
             for service in services {
@@ -218,6 +222,34 @@ final class Worker {
             for service in services { service.listener?.acceptPending() }
         }
         if draining && live.isEmpty { control.post(.workerIdle(worker: index)) }
+    }
+
+    /// Scans this worker's connections: the event is rare (a backend marked down), so a scan
+    /// costs less than keeping a per-backend list up to date on every connect and close.
+    /// Connections still connecting are left to their connect timeout, which retries them on
+    /// another backend.
+    private func resetConnections(to targets: [BackendCounters], reason: CloseReason) {
+        var position = live.count - 1
+        var count = 0
+        while position >= 0 {
+            // finish() moves the last connection into the freed slot: already visited.
+            if position < live.count {
+                let connection = live[position]
+                if !connection.connecting, let counters = connection.counters, targets.contains(where: { $0 === counters }) {
+                    if reason == .failback {
+                        counters.resetOnFailback.add(1, ordering: .relaxed)
+                    } else {
+                        counters.resetOnDown.add(1, ordering: .relaxed)
+                    }
+                    connection.finish(reason)
+                    count += 1
+                }
+            }
+            position -= 1
+        }
+        if count > 0 {
+            log.notice("reset connections", metadata: ["worker": "\(index)", "count": "\(count)", "reason": "\(reason.accessLogEnd(backendClosedFirst: false))"])
+        }
     }
 
     func connectFailed(service: ServiceRuntime, backend: Int, counters: BackendCounters, errno code: Int32) {
