@@ -68,7 +68,7 @@ import Glibc
                              "caFile": "/dev/null", "serverName": "app.example" }
             """#, backend: #""weight": 1000, "backup": false, "maxConnections": 50, "extra": null"#)
         // "extra": null is still an unknown key.
-        #expect(messages(json, at: "services[0].backends[0].extra") == ["unknown key (known keys: name, address, weight, backup, maxConnections, agent, healthCheck)"])
+        #expect(messages(json, at: "services[0].backends[0].extra") == ["unknown key (known keys: name, address, weight, backup, tier, maxConnections, agent, healthCheck)"])
         let valid = json.replacing(#", "extra": null"#, with: "")
         let service = try #require(parse(valid).value?.services.first)
         #expect(service.strategy == "maglev")

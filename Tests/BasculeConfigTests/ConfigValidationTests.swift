@@ -296,7 +296,7 @@ import Testing
     @Test func aServiceWithOnlyBackupBackendsIsRejected() {
         #expect(errors(document(backend: #""backup": true"#)) == [
             ConfigError(path: "services[0].backends",
-                        message: #"every backend is a backup (a service needs at least one backend without "backup": true)"#),
+                        message: #"every backend is a backup (a service needs at least one primary: no "backup": true, tier 0)"#),
         ])
     }
 
