@@ -54,6 +54,12 @@ extension CloseReason {
         case .completed: return "--"
         case .clientError: return "CD"
         case .backendError: return "SD"
+        // HAProxy's letters: 'c'/'s' a side's timeout, 'D' killed because the server went
+        // down, 'U' killed on a backup because an active server came back.
+        case .clientTimedOut: return "cD"
+        case .backendTimedOut: return "sD"
+        case .backendDown: return "DD"
+        case .failback: return "UD"
         case .idleTimeout: return "cD"
         case .connectFailed: return "SC"
         case .noBackend: return "NC"

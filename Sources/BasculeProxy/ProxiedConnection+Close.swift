@@ -35,7 +35,7 @@ extension ProxiedConnection {
         case .backendError:
             SocketCalls.resetOnClose(client)
         case .backendTimedOut:
-            counters?.timedOut.add(1, ordering: .relaxed)
+            lease?.counters.timedOut.add(1, ordering: .relaxed)
             SocketCalls.resetOnClose(client)
         case .clientError where backend >= 0:
             SocketCalls.resetOnClose(backend)

@@ -235,7 +235,7 @@ final class Worker {
             // finish() moves the last connection into the freed slot: already visited.
             if position < live.count {
                 let connection = live[position]
-                if !connection.connecting, let counters = connection.counters, targets.contains(where: { $0 === counters }) {
+                if !connection.connecting, let counters = connection.lease?.counters, targets.contains(where: { $0 === counters }) {
                     if reason == .failback {
                         counters.resetOnFailback.add(1, ordering: .relaxed)
                     } else {
