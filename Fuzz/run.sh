@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target and runs it: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
-# Targets: proxy-parser, access-list, address, config-loader, admin-request (see Fuzz/Targets/). The corpus grows in
+# Targets: proxy-parser, access-list, address, config-loader, admin-request, client-hello (see Fuzz/Targets/). The corpus grows in
 # Fuzz/corpus/TARGET (keep it: it is the regression suite); crashes land in Fuzz/crashes/.
 #
 # SwiftPM cannot give one executable libFuzzer's main without touching Package.swift, so the
@@ -21,7 +21,8 @@ case "$target" in
   address)      harness=AddressFuzz.swift ;;
   config-loader) harness=ConfigLoaderFuzz.swift ;;
   admin-request) harness=AdminRequestFuzz.swift ;;
-  *) echo "unknown target $target (proxy-parser, access-list, address, config-loader, admin-request)" >&2; exit 64 ;;
+  client-hello) harness=ClientHelloFuzz.swift ;;
+  *) echo "unknown target $target (proxy-parser, access-list, address, config-loader, admin-request, client-hello)" >&2; exit 64 ;;
 esac
 
 mkdir -p "$build/modules" "$build/CLinux" "$fuzz/corpus/$target" "$fuzz/crashes/$target"
@@ -68,6 +69,10 @@ case "$target" in
     "${instrumented[@]}" -module-name BasculeAdmin -I "$build/modules" -L "$build" -lBasculeConfig \
       "$fuzz/Targets/$harness" "$admin/HTTPRequestParser.swift" "$admin/HTTPRequest.swift" \
       "$admin/HTTPResponse.swift" -o "$build/$target" ;;
+  client-hello)
+    # Pure value code: the reader and its result type, as a module named BasculeProxy.
+    "${instrumented[@]}" -module-name BasculeProxy \
+      "$fuzz/Targets/$harness" "$proxy/ClientHello.swift" "$proxy/ClientHelloReader.swift" -o "$build/$target" ;;
   *)
     "${instrumented[@]}" -module-name BasculeProxy \
       -I "$build/modules" -I "$build/CLinux" -L "$build" -lBasculeConfig -lBasculePosix "$build/CLinux/shim.o" \
