@@ -33,7 +33,9 @@ public struct BackendCommand: ParsableCommand {
             GET /content/NAME?size=N (N deterministic bytes, Range supported; N accepts \
             K/KiB/M/MiB/G/GiB), POST /admin/fail, POST /admin/recover, POST /admin/slow?ms=M, \
             POST /admin/agent?say=TEXT (what the agent port answers: up, down, drain, maint, ready, 75%, \
-            optionally "#reason"; percent-encoded). Every response carries X-Backend: NAME.
+            optionally "#reason"; percent-encoded). Every response carries X-Backend: NAME. \
+            With --tls-cert and --tls-key the same routes are served over TLS (OpenSSL), after \
+            the PROXY header if --accept-proxy.
 
             With --agent-listen, a second line follows: "agent answering on HOST:PORT".
             """,
@@ -59,9 +61,20 @@ public struct BackendCommand: ParsableCommand {
                                valueName: "host:port"))
     public var agentListen: SocketAddress?
 
+    @Option(name: .customLong("tls-cert"),
+            help: ArgumentHelp("Serve HTTPS with this certificate (PEM, chain allowed); needs --tls-key.", valueName: "file"))
+    public var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The certificate's private key (PEM).", valueName: "file"))
+    public var tlsKey: String?
+
     public init() {}
 
     public func validate() throws {
+        guard (tlsCertificate == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
+        guard tlsCertificate == nil || mode == .http else { throw ValidationError("--tls-cert needs --mode http") }
         guard !name.isEmpty else { throw ValidationError("--name must not be empty") }
         guard !name.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
             throw ValidationError("--name must not contain control characters (it is sent in a header)")
@@ -74,6 +87,9 @@ public struct BackendCommand: ParsableCommand {
         var configuration = BackendConfiguration(listen: listen, name: name, role: role, mode: mode)
         configuration.acceptProxy = acceptProxy
         configuration.agentListen = agentListen
+        if let tlsCertificate, let tlsKey {
+            configuration.tls = try TLSServerContext(certificateFile: tlsCertificate, keyFile: tlsKey)
+        }
         let server = try BackendServer(configuration: configuration)
         try server.start()
         // The readiness signal scripts and tests wait for: written unbuffered, in one write.

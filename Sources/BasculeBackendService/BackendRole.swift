@@ -19,6 +19,8 @@ public struct BackendConfiguration: Sendable {
     public var acceptProxy = false
     /// Where the agent port listens, when there is one.
     public var agentListen: SocketAddress?
+    /// Serve HTTPS with this certificate (after the PROXY header, when one is expected).
+    public var tls: TLSServerContext?
 
     public init(listen: SocketAddress, name: String, role: BackendRole = .publishing, mode: BackendMode = .http) {
         self.listen = listen

@@ -8,7 +8,7 @@ import Glibc
 struct HTTPConnection {
     static let streamChunkSize = 256 * 1024
 
-    let fd: Int32
+    private var stream: ConnectionStream
     let configuration: BackendConfiguration
     let state: BackendState
     private var buffer: UnsafeMutableRawBufferPointer
@@ -18,7 +18,7 @@ struct HTTPConnection {
     private var proxiedClient: String?
 
     init(fd: Int32, configuration: BackendConfiguration, state: BackendState) {
-        self.fd = fd
+        stream = ConnectionStream(fd: fd)
         self.configuration = configuration
         self.state = state
         buffer = .allocate(byteCount: 2 * HTTPRequestHead.maximumHeadSize, alignment: 16)
@@ -27,11 +27,14 @@ struct HTTPConnection {
     mutating func run() {
         defer {
             buffer.deallocate()
-            close(fd)
+            stream.close()
         }
         do {
             if configuration.acceptProxy {
                 guard try readProxyHeader() else { return }
+            }
+            if let tls = configuration.tls {
+                guard stream.startTLS(tls) else { return }
             }
             while try serveOneRequest() {}
         } catch {
@@ -72,7 +75,7 @@ struct HTTPConnection {
         }
         if bodyLength > 0, start == end, head.header("Expect")?.lowercased() == "100-continue" {
             // curl and others hold a body back (about a second) until the server invites it.
-            try BlockingSocket.writeAll(fd, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            try stream.writeAll(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
         }
         guard try discardBody(bodyLength) else { return false }
 
@@ -110,7 +113,10 @@ struct HTTPConnection {
             end = pending
         }
         // The parser reports an oversized head before the buffer can fill up.
-        let count = try BlockingSocket.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+        // Before a TLS handshake, only the PROXY header may be taken from the socket: the
+        // ClientHello after it belongs to OpenSSL, so those reads go one byte at a time.
+        let limit = configuration.tls != nil && !stream.isTLS ? end + 1 : buffer.count
+        let count = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end..<limit]))
         end += count
         return count > 0
     }
@@ -124,7 +130,7 @@ struct HTTPConnection {
         while remaining > 0 {
             start = 0
             end = 0
-            let count = try BlockingSocket.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(UInt64(buffer.count), remaining))]))
+            let count = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(min(UInt64(buffer.count), remaining))]))
             if count == 0 { return false }
             remaining -= UInt64(count)
         }
@@ -140,11 +146,11 @@ struct HTTPConnection {
     /// Half-close, then drain what the client still sends for a moment: closing with unread
     /// data makes the kernel send RST, which can destroy the error response before it is read.
     private func lingeringClose() {
-        BlockingSocket.shutdownWrite(fd)
-        try? BlockingSocket.setTimeouts(fd, seconds: 1)
+        stream.shutdownWrite()
+        try? BlockingSocket.setTimeouts(stream.fd, seconds: 1)
         var drained = 0
         while drained < 1 << 20,
-              let count = try? BlockingSocket.read(fd, into: buffer), count > 0 {
+              let count = try? stream.read(into: buffer), count > 0 {
             drained += count
         }
     }
@@ -163,7 +169,7 @@ struct HTTPConnection {
             head.status = status
             head.headers += [("Content-Type", contentType), ("Content-Length", "\(body.count)")] + extraHeaders
             // One write for head and body: a small response must not wait for a second segment.
-            try BlockingSocket.writeAll(fd, headOnly ? head.bytes : head.bytes + body)
+            try stream.writeAll(headOnly ? head.bytes : head.bytes + body)
         case .content(let generator, let size, let range):
             let first: UInt64
             let last: UInt64
@@ -187,7 +193,7 @@ struct HTTPConnection {
                                  ("Content-Range", "bytes \(first)-\(last)/\(size)"),
                                  ("Content-Length", "\(last - first + 1)")]
             }
-            try BlockingSocket.writeAll(fd, head.bytes)
+            try stream.writeAll(head.bytes)
             guard !headOnly, size > 0 else { return }
             try streamContent(generator, from: first, through: last)
         }
@@ -201,7 +207,7 @@ struct HTTPConnection {
             let count = Int(min(UInt64(chunk.count), last - offset + 1))
             let slice = UnsafeMutableRawBufferPointer(rebasing: chunk[0..<count])
             generator.fill(offset: offset, into: slice)
-            try BlockingSocket.writeAll(fd, UnsafeRawBufferPointer(slice))
+            try stream.writeAll(UnsafeRawBufferPointer(slice))
             offset += UInt64(count)
         }
     }
