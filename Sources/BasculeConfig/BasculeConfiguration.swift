@@ -14,6 +14,8 @@ public struct BasculeConfiguration: Sendable, Equatable {
     /// After SIGTERM, how long listeners keep accepting while `/readyz` already answers 503,
     /// so keepalived or the BGP speaker can move the address before anyone is refused.
     public var drainGraceMs: Int = 0
+    /// How long and how much a listener that routes by `serverNames` waits for a ClientHello.
+    public var clientHello = ClientHelloSettings()
 
     public init(workers: Int = 0, admin: AdminConfig = AdminConfig(), defaults: Defaults = Defaults(),
                 services: [ServiceConfig] = []) {
@@ -32,6 +34,21 @@ public struct AdminConfig: Sendable, Equatable {
     public init(listen: Endpoint = Endpoint(host: "127.0.0.1", port: 9000), token: String = "") {
         self.listen = listen
         self.token = token
+    }
+}
+
+/// Bounds on reading a TLS ClientHello on an address whose services route by `serverNames`:
+/// a client that has not sent a whole ClientHello within `timeoutMs`, or whose ClientHello
+/// (TLS record headers included) would exceed `maxBytes`, is refused.
+public struct ClientHelloSettings: Sendable, Equatable {
+    public var timeoutMs: Int
+    public var maxBytes: Int
+
+    public static let maxBytesRange = 512...65536
+
+    public init(timeoutMs: Int = 5000, maxBytes: Int = 16384) {
+        self.timeoutMs = timeoutMs
+        self.maxBytes = maxBytes
     }
 }
 
@@ -144,6 +161,18 @@ public struct ServiceConfig: Sendable, Equatable {
     /// When a lower tier becomes eligible again, connections held by higher tiers are reset
     /// so clients come back to the primary.
     public var failback = false
+    /// Names (lowercase; exact or `*.` wildcards of one label) whose TLS ClientHellos this
+    /// service takes on a listen address it may share with other services. Empty: the
+    /// service takes its address's whole traffic, or is the default route of a shared one.
+    public var serverNames: [String] = []
+    /// With `serverNames`: only ClientHellos offering one of these ALPN protocols.
+    public var alpn: [String] = []
+    /// The default route of a shared address: connections that do not start with a TLS
+    /// handshake come here instead of being refused.
+    public var acceptNonTLS = false
+
+    /// Whether the service is reached by the name in a ClientHello.
+    public var routesByServerName: Bool { !serverNames.isEmpty }
 
     public init(name: String, listen: Endpoint, strategy: String = "round-robin",
                 affinity: Affinity = .none, healthCheck: HealthCheckConfig = HealthCheckConfig(),

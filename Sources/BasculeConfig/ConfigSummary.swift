@@ -41,6 +41,11 @@ extension ServiceConfig {
         if !allow.isEmpty { settings.append("allow " + allow.map(\.description).joined(separator: " ")) }
         if !deny.isEmpty { settings.append("deny " + deny.map(\.description).joined(separator: " ")) }
         if slowStartMs > 0 { settings.append("slow start \(slowStartMs) ms") }
+        if routesByServerName {
+            settings.append("TLS server names " + serverNames.joined(separator: " ")
+                                + (alpn.isEmpty ? "" : " (ALPN " + alpn.joined(separator: " ") + ")"))
+        }
+        if acceptNonTLS { settings.append("takes non-TLS connections") }
         if !settings.isEmpty { lines.append("  " + settings.joined(separator: ", ")) }
 
         let nameWidth = backends.map(\.name.count).max() ?? 0

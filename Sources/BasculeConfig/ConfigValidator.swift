@@ -5,7 +5,8 @@ import Glibc
 /// of bad values) so that one run reports everything; the configuration it returns is only
 /// meaningful when `errors` is empty.
 struct ConfigValidator {
-    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog", "drainGraceMs"]
+    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog", "drainGraceMs", "clientHello"]
+    static let clientHelloKeys = ["timeoutMs", "maxBytes"]
     static let adminKeys = ["listen", "token"]
     static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
                                "keepAliveIdleSeconds", "keepAliveIntervalSeconds", "keepAliveCount",
@@ -13,8 +14,9 @@ struct ConfigValidator {
 
     let knownStrategies: [String]
     var collector = ErrorCollector()
-    /// Listen addresses taken so far, with who took them, for collision messages.
-    private var listeners: [(address: IPAddress, port: UInt16, owner: String)] = []
+    /// Listen addresses taken so far, with who took them, for collision messages, and whether
+    /// the taker routes by `serverNames` (then the address may be shared).
+    private var listeners: [(address: IPAddress, port: UInt16, owner: String, routesByName: Bool)] = []
 
     init(knownStrategies: [String]) {
         self.knownStrategies = knownStrategies
@@ -54,7 +56,16 @@ struct ConfigValidator {
            let defaults = collector.object(value, at: root.path.key("defaults"), allowedKeys: Self.defaultsKeys) {
             configuration.defaults = TimeoutSettings.resolve(defaults, fallback: Defaults(), collector: &collector)
         }
+        if let value = root["clientHello"],
+           let settings = collector.object(value, at: root.path.key("clientHello"), allowedKeys: Self.clientHelloKeys) {
+            configuration.clientHello.timeoutMs = collector.int(settings, "timeoutMs", .range(1...60_000))
+                ?? configuration.clientHello.timeoutMs
+            configuration.clientHello.maxBytes = collector.int(settings, "maxBytes", .range(ClientHelloSettings.maxBytesRange))
+                ?? configuration.clientHello.maxBytes
+        }
         configuration.services = services(root, defaults: configuration.defaults)
+        ServerNameValidation.checkSharedAddresses(configuration.services, at: root.path.key("services"),
+                                                  collector: &collector)
 
         // The admin address is checked last so the message can name the service it meets;
         // the default address is checked too, since an operator may not know it.
@@ -87,7 +98,8 @@ struct ConfigValidator {
             let listen = collector.endpoint(object, "listen")
             if let listen {
                 claimListen(listen, path: servicePath.key("listen"),
-                            owner: "\(servicePath)" + (name.map { " (\($0))" } ?? ""))
+                            owner: "\(servicePath)" + (name.map { " (\($0))" } ?? ""),
+                            routesByName: object.has("serverNames"))
             } else if !object.has("listen") {
                 collector.report(servicePath.key("listen"), "missing (every service needs a listen address)")
             }
@@ -129,12 +141,26 @@ struct ConfigValidator {
         }
     }
 
-    private mutating func claimListen(_ listen: ParsedEndpoint, path: JSONPath, owner: String) {
+    /// Services may share one exact address when they route by the ClientHello's server name:
+    /// at most one of them has no `serverNames` (the default route). Otherwise an address
+    /// belongs to one service.
+    private mutating func claimListen(_ listen: ParsedEndpoint, path: JSONPath, owner: String, routesByName: Bool) {
+        let sharers = listeners.filter { $0.port == listen.endpoint.port && $0.address == listen.address }
+        let namedSharing = !sharers.isEmpty && (routesByName || sharers.contains(where: \.routesByName))
+        if namedSharing && listeners.count(where: { $0.port == listen.endpoint.port }) == sharers.count {
+            if !routesByName, let defaultRoute = sharers.first(where: { !$0.routesByName }) {
+                collector.report(path, "\(listen.endpoint) already has a default route, \(defaultRoute.owner) "
+                                    + "(of the services sharing an address, only one may omit serverNames)")
+                return
+            }
+            listeners.append((listen.address, listen.endpoint.port, owner, routesByName))
+            return
+        }
         if let existing = listenOwner(listen) {
             collector.report(path, "\(listen.endpoint) is already used by \(existing)")
             return
         }
-        listeners.append((listen.address, listen.endpoint.port, owner))
+        listeners.append((listen.address, listen.endpoint.port, owner, routesByName))
     }
 
     /// Who already listens where `listen` would, however either address is spelled: the same

@@ -5,7 +5,7 @@ enum ServiceValidation {
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "trustedProxies", "allow", "deny",
                        "slowStartMs", "maxConnectionsPerClient", "keepAliveIdleSeconds",
                        "keepAliveIntervalSeconds", "keepAliveCount", "backendUserTimeoutMs",
-                       "onBackendDown", "failback"]
+                       "onBackendDown", "failback", "serverNames", "alpn", "acceptNonTLS"]
     static let backendKeys = ["name", "address", "weight", "backup", "tier", "maxConnections", "agent", "healthCheck"]
     static let defaultStrategy = "round-robin"
     /// Strategies whose only input is the client's hash: without one every client would land
@@ -43,6 +43,7 @@ enum ServiceValidation {
                                              choices: [OnBackendDown.reset, .keep]) ?? .reset
         let failback = collector.bool(object, "failback") ?? false
         let backends = backendList(object, listen: listen, collector: &collector)
+        let routing = ServerNameValidation.routing(object, collector: &collector)
 
         guard let name, let listen, let backends else { return nil }
         var service = ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
@@ -54,6 +55,9 @@ enum ServiceValidation {
         service.trustedProxies = trustedProxies
         service.onBackendDown = onBackendDown
         service.failback = failback
+        service.serverNames = routing.serverNames
+        service.alpn = routing.alpn
+        service.acceptNonTLS = routing.acceptNonTLS
         return service
     }
 
