@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Micro-benchmarks (strategy pick, Maglev build, PROXY header parse), in their own package so
+// Micro-benchmarks (strategy pick, Maglev build, PROXY header parse, ClientHello read), in their own package so
 // the product's build and `swift test` never fetch or compile package-benchmark.
 // Needs the root package to export the BasculeBalancing and BasculeProxy libraries.
 let package = Package(
@@ -42,6 +42,16 @@ let package = Package(
                 .product(name: "BasculeProxy", package: "Bascule"),
             ],
             path: "Benchmarks/ProxyParse",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "ClientHelloParse",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "BasculeProxy", package: "Bascule"),
+            ],
+            path: "Benchmarks/ClientHelloParse",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),

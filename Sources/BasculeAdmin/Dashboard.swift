@@ -263,10 +263,18 @@ function render(status) {
   const history = {};
   const interval = (status.history && status.history.intervalSeconds) || 5;
   for (const h of (status.history && status.history.services) || []) history[h.name] = h;
+  // Routes of addresses shared by TLS server name: each service shows the names that reach it.
+  const routes = {};
+  let refusedByRouting = 0;
+  for (const address of status.routes || []) for (const r of address.routes) {
+    if (r.service) (routes[r.service] = routes[r.service] || []).push(r.route + " (" + r.connections + ")");
+    else refusedByRouting += r.connections;
+  }
   root.replaceChildren(...services.map(service => el("section", { "data-service": service.name },
     el("h2", {}, service.name + " ",
       el("small", {}, service.listen + " · " + service.strategy + " · " + service.activeConnections + " active, " +
-        service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND"))),
+        service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND") +
+        (routes[service.name] ? " · TLS routes: " + routes[service.name].join(", ") : ""))),
     el("div", { class: "body" },
       el("div", { class: "tablewrap" }, el("table", {},
         el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
@@ -280,6 +288,7 @@ function render(status) {
     previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);
   document.getElementById("meta").textContent = services.length + " service(s) · " +
     (status.ready ? "ready" : "NOT READY") +
+    ((status.routes || []).length ? " · " + refusedByRouting + " refused by TLS routing" : "") +
     (status.node && status.node !== "serving" ? " (" + status.node + ")" : "") + " · up " + ago(status.uptimeSeconds || 0).replace(" ago", "") +
     " · updated " + new Date().toLocaleTimeString();
 }

@@ -15,8 +15,10 @@ public enum ProxyMetrics {
             { histograms(controller.registry.connectionHistograms()) },
             { controller.accessLog.map(accessLog) ?? "" },
             { runtime(controller.reload) },
+            { RouteMetrics.render(controller.routeCounters) },
         ]
         admin.extraStatus = [
+            (key: "routes", value: { RouteMetrics.status(controller.routeCounters) }),
             (key: "healthChecks", value: { HealthMetrics.status(healthResults()) }),
             (key: "settingsAwaitingRestart", value: { .array(controller.reload.settingsAwaitingRestart.map { .string($0) }) }),
             (key: "runtimeChanges", value: { runtimeStatus(controller.reload) }),

@@ -86,13 +86,8 @@ enum ServerNameValidation {
         for (index, service) in services.enumerated() { groups[service.listen, default: []].append(index) }
         for index in services.indices {
             let service = services[index]
-            guard let group = groups[service.listen], group.count > 1 || service.routesByServerName else {
-                if service.acceptNonTLS {
-                    collector.report(path.index(index).key("acceptNonTLS"),
-                                     "\(service.listen) does not route by serverNames, so every connection already comes here")
-                }
-                continue
-            }
+            // acceptNonTLS on a service alone on its address is harmless: everything comes there.
+            guard let group = groups[service.listen], group.count > 1 || service.routesByServerName else { continue }
             let earlier = group.prefix { $0 < index }
             if let first = earlier.first, services[first].acceptProxyProtocol != service.acceptProxyProtocol {
                 collector.report(path.index(index).key("acceptProxyProtocol"),

@@ -26,6 +26,9 @@ struct AccessLogRecord {
     var backendActive: Int
     var end: CloseReason
     var backendClosedFirst: Bool
+    /// The server-name route that took the connection (matched name, "default", "refused"),
+    /// on an address routed by TLS server name; nil elsewhere.
+    var route: String? = nil
 }
 
 /// One access-log line: JSON, one object per finished connection, so any log shipper parses it.
@@ -44,6 +47,9 @@ public enum AccessLogLine {
         var line = "{\"time\":\"\(timestamp(now))\",\"accepted\":\"\(timestamp(accepted))\""
         line += ",\"id\":\"\(record.worker)-\(record.sequence)\",\"service\":\"\(record.service)\""
         line += ",\"listen\":\"\(record.listen)\",\"client\":\"\(record.client)\""
+        // On an address routed by TLS server name: the matched name as configured (a validated
+        // host name or wildcard), "default" or "refused"; absent elsewhere.
+        if let route = record.route { line += ",\"route\":\"\(route)\"" }
         line += ",\"backend\":" + (record.backend.map { "\"\($0)\"" } ?? "null")
         line += ",\"backendAddress\":" + (record.backendAddress.map { "\"\($0)\"" } ?? "null")
         line += ",\"queueMs\":" + (record.queueNs.map(milliseconds) ?? "null")

@@ -21,6 +21,11 @@ enum CloseReason: Sendable {
     case refusedByLimit
     case deniedByAccessList
     case badProxyHeader
+    /// On an address routed by TLS server name: no route took it (no match, no default).
+    case noRoute
+    /// On such an address: the start was not a usable ClientHello (not TLS, malformed, too
+    /// large, too slow, or the client left).
+    case badClientHello
     case shutdown
 
     /// The access log's `end` field.
@@ -40,6 +45,8 @@ enum CloseReason: Sendable {
         case .backendsFull, .refusedByLimit: return "refused by limit"
         case .deniedByAccessList: return "denied"
         case .badProxyHeader: return "bad proxy header"
+        case .noRoute: return "no route"
+        case .badClientHello: return "bad client hello"
         case .shutdown: return "shutdown"
         }
     }
@@ -67,6 +74,8 @@ extension CloseReason {
         case .backendsFull, .refusedByLimit: return "PC"
         case .deniedByAccessList: return "PR"
         case .badProxyHeader: return "CR"
+        case .noRoute: return "NR"
+        case .badClientHello: return "TR"
         case .shutdown: return "KD"
         }
     }

@@ -119,6 +119,13 @@ public final class ConfigurationReload: EventHandler {
     }
 
     func apply(_ next: BasculeConfiguration) throws {
+        // Routed addresses own one socket per worker and a route table built at start; a
+        // reload may change everything about their services except which services share an
+        // address, their routes, and the ClientHello bounds.
+        if ServerNameLayout(configuration) != ServerNameLayout(next) {
+            throw StartupError(description: "a reload cannot change routing by TLS server name (which services share an address, "
+                                   + "serverNames, alpn, acceptNonTLS, acceptProxyProtocol on a shared address, clientHello); restart to apply")
+        }
         let services = registry.services
         // Bind every new listener before changing anything, so a port in use rejects the
         // reload as a whole.
@@ -186,5 +193,31 @@ public final class ConfigurationReload: EventHandler {
             log.warning("reload: `\(path)` changed; it takes effect at the next restart, the process keeps running as it started")
         }
         settingsAwaitingRestart = pending
+    }
+}
+
+/// What routing by TLS server name is built from, to tell whether a reload would change it.
+struct ServerNameLayout: Equatable {
+    struct Member: Equatable {
+        let name: String
+        let serverNames: [String]
+        let alpn: [String]
+        let acceptNonTLS: Bool
+        let acceptProxyProtocol: Bool
+    }
+
+    let addresses: [Endpoint: [Member]]
+    let clientHello: ClientHelloSettings
+
+    init(_ configuration: BasculeConfiguration) {
+        let routed = Set(configuration.services.filter(\.routesByServerName).map(\.listen))
+        var addresses: [Endpoint: [Member]] = [:]
+        for service in configuration.services where routed.contains(service.listen) {
+            addresses[service.listen, default: []].append(Member(
+                name: service.name, serverNames: service.serverNames, alpn: service.alpn,
+                acceptNonTLS: service.acceptNonTLS, acceptProxyProtocol: service.acceptProxyProtocol))
+        }
+        self.addresses = addresses
+        clientHello = routed.isEmpty ? ClientHelloSettings() : configuration.clientHello
     }
 }

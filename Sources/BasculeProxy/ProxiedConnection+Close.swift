@@ -26,7 +26,7 @@ extension ProxiedConnection {
                 bytesIn: up.bytes, bytesOut: down.bytes,
                 serviceActive: table.activeConnections,
                 backendActive: lease?.counters.active.load(ordering: .relaxed) ?? 0,
-                end: reason, backendClosedFirst: backendClosedFirst))
+                end: reason, backendClosedFirst: backendClosedFirst, route: route))
         }
         // When one side failed, the other is reset rather than closed: a FIN would tell it the
         // stream ended, and a download or upload cut in the middle would look complete. The

@@ -30,6 +30,8 @@ final class ProxiedConnection: EventHandler {
     let service: ServiceRuntime
     private(set) var id = HandlerID.unregistered
     var liveIndex = -1
+    /// The server-name route that brought the connection here, for the access log.
+    var route: String?
 
     // Stored properties are laid out in declaration order: the two descriptors share eight
     // bytes, and the flags sit in the padding after the 33-byte optional address, so an idle

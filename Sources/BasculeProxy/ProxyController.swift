@@ -36,6 +36,11 @@ public final class ProxyController: EventHandler {
     public var onReady: (() -> Void)?
     /// Told when a drain begins (SIGTERM), so readiness can turn false before listeners close.
     public var onDrain: (() -> Void)?
+    /// Addresses shared by services that route by TLS server name; fixed at start (a reload
+    /// that would change them is rejected).
+    var routedAddresses: [RoutedAddress] = []
+    /// Per route of each such address, for metrics and status.
+    public var routeCounters: [RouteCounters] { routedAddresses.map(\.counters) }
 
     /// Must be called before any other thread is started: it blocks the shutdown and reload
     /// signals so that only the control loop receives them.
@@ -78,14 +83,29 @@ public final class ProxyController: EventHandler {
     /// Starts the workers and runs the control loop until shutdown completes.
     public func run() throws {
         var listeners: [[Int32]] = []
+        // An address shared by services routing by TLS server name is bound once (per worker)
+        // and belongs to no one service: its services get -1 instead of a socket.
+        routedAddresses = RoutedAddress.groups(configuration.services, tableID: { self.registry.services[$0].id },
+                                               clientHello: configuration.clientHello)
+        var routedListeners: [[Int32]] = []
         do {
+            for routed in routedAddresses {
+                let fds = try ListenerBinding.bind(configuration.services.first { $0.listen == routed.listen }!,
+                                                   workers: workerCount, log: log)
+                routedListeners.append(fds)
+            }
             for entry in registry.services {
+                if let position = routedAddresses.firstIndex(where: { $0.listen == entry.config.listen }) {
+                    entry.boundAddress = SocketCalls.localAddress(routedListeners[position][0])
+                    listeners.append(Array(repeating: -1, count: workerCount))
+                    continue
+                }
                 let fds = try ListenerBinding.bind(entry.config, workers: workerCount, log: log)
                 entry.boundAddress = SocketCalls.localAddress(fds[0])
                 listeners.append(fds)
             }
         } catch {
-            listeners.joined().forEach(closeDescriptor)
+            (listeners + routedListeners).joined().filter { $0 >= 0 }.forEach(closeDescriptor)
             throw error
         }
 
@@ -96,13 +116,16 @@ public final class ProxyController: EventHandler {
             let initial = zip(registry.services, listeners).map { entry, fds in
                 WorkerService(table: entry.table, traffic: entry.traffic[index], listener: fds[index])
             }
+            let routed = zip(routedAddresses, routedListeners).map { address, fds in
+                WorkerRoutedAddress(address: address, listener: fds[index])
+            }
             let control = self.control
             let log = self.log
             let processLimits = self.processLimits
             let accessLog = self.accessLog
             threads.append(WorkerThread(name: "bascule-w\(index)") {
                 do {
-                    let worker = try Worker(index: index, services: initial, mailbox: mailbox, control: control,
+                    let worker = try Worker(index: index, services: initial, routed: routed, mailbox: mailbox, control: control,
                                             processLimits: processLimits, accessLog: accessLog, log: log)
                     worker.run()
                 } catch {

@@ -59,10 +59,16 @@ final class Worker {
     private var reserveDescriptor: Int32
     private var acceptStalled = false
     private var draining = false
+    /// Addresses shared by services that route by TLS server name, and the connections still
+    /// waiting for their ClientHello (Worker+ServerNameRouting.swift).
+    var routedListeners: [RoutedListener] = []
+    var pendingIntakes = 0
+    var clientHelloPeek = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    var clientHelloScratch = UnsafeMutableRawBufferPointer(start: nil, count: 0)
 
     var connectionCount: Int { live.count }
 
-    init(index: Int, services initial: [WorkerService], mailbox: Mailbox<WorkerMessage>,
+    init(index: Int, services initial: [WorkerService], routed: [WorkerRoutedAddress] = [], mailbox: Mailbox<WorkerMessage>,
          control: Mailbox<ControlMessage>, processLimits: ProcessLimits, accessLog: AccessLogWriter?,
          log: Logger) throws(SystemError) {
         self.index = index
@@ -82,6 +88,9 @@ final class Worker {
         for service in initial {
             try add(service)
         }
+        for address in routed {
+            routedListeners.append(try RoutedListener(address, worker: self))
+        }
         if accessLog != nil {
             // Lines leave in one batch per loop iteration: the writer thread gets one message
             // for however many connections closed in it.
@@ -91,6 +100,8 @@ final class Worker {
 
     deinit {
         scratch.deallocate()
+        clientHelloPeek.deallocate()
+        clientHelloScratch.deallocate()
         if reserveDescriptor >= 0 { closeDescriptor(reserveDescriptor) }
     }
 
@@ -101,6 +112,7 @@ final class Worker {
             log.critical("worker event loop failed", metadata: ["worker": "\(index)", "error": "\(error)"])
         }
         for service in services { service.listener?.close() }
+        for listener in routedListeners { listener.close() }
         control.post(.workerStopped(worker: index))
     }
 
@@ -109,7 +121,10 @@ final class Worker {
         let runtime = ServiceRuntime(table: service.table, traffic: service.traffic,
                                      seed: 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1))
         services.append(runtime)
-        if draining {
+        // A service on an address routed by server name has no listener of its own (-1).
+        if service.listener < 0 {
+            return
+        } else if draining {
             closeDescriptor(service.listener)
         } else {
             runtime.listener = try Listener(fd: service.listener, worker: self, service: runtime)
@@ -143,7 +158,9 @@ final class Worker {
                 service.listener?.close()
                 service.listener = nil
             }
-            if live.isEmpty { control.post(.workerIdle(worker: index)) }
+            for listener in routedListeners { listener.close() }
+            routedListeners = []
+            if live.isEmpty && pendingIntakes == 0 { control.post(.workerIdle(worker: index)) }
         case .closeAll:
             while let connection = live.last {
                 connection.finish(.shutdown)
@@ -155,19 +172,22 @@ final class Worker {
 
     // MARK: Connections
 
-    func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime) {
+    /// `route`: on an address routed by server name, the name matched (or "default"), for
+    /// the access log.
+    func startConnection(client: Int32, peer: SocketAddress, service: ServiceRuntime, route: String? = nil) {
         service.traffic.accepted.bump()
         acceptedSequence &+= 1
         let table = service.table
         var admission = Admission()
         if let refusal = admit(&admission, service, table, address: peer, at: .accept) {
             closeDescriptor(client)
-            if accessLog != nil { recordRefusal(service, peer: peer, end: refusal) }
+            if accessLog != nil { recordRefusal(service, peer: peer, end: refusal, route: route) }
             return
         }
         let hash = service.wantsClientHash ? Self.clientHash(peer, network: table.config.affinity == .network) : 0
         let connection = ProxiedConnection(worker: self, service: service, client: client, clientHash: hash,
                                            clientAddress: peer, admission: admission)
+        connection.route = route
         connection.liveIndex = live.count
         live.append(connection)
         connection.start()
@@ -179,13 +199,13 @@ final class Worker {
         if accessLogBuffer.count >= 64 * 1024 { flushAccessLog() }
     }
 
-    private func recordRefusal(_ service: ServiceRuntime, peer: SocketAddress, end: CloseReason) {
+    private func recordRefusal(_ service: ServiceRuntime, peer: SocketAddress, end: CloseReason, route: String?) {
         let table = service.table
         recordAccess(AccessLogRecord(
             worker: index, sequence: acceptedSequence, service: table.config.name, listen: table.config.listen,
             client: peer, backend: nil, backendAddress: nil, queueNs: nil, connectNs: nil, totalNs: 0, retries: 0,
             bytesIn: 0, bytesOut: 0, serviceActive: table.activeConnections, backendActive: 0,
-            end: end, backendClosedFirst: false))
+            end: end, backendClosedFirst: false, route: route))
     }
 
     func flushAccessLog() {
@@ -199,13 +219,28 @@ final class Worker {
     /// Refusals are counted always but logged at most once a second per worker, so a flood
     /// cannot turn into a flood of log lines.
     func noteRefusal(_ service: ServiceRuntime, _ what: String, peer: SocketAddress) {
+        noteRefusal(["service": "\(service.table.config.name)"], what, peer: peer)
+    }
+
+    func noteRefusal(_ source: Logger.Metadata, _ what: String, peer: SocketAddress) {
         refusalsSinceLog += 1
         guard loop.nowMs >= lastRefusalLogMs + 1000 else { return }
-        log.warning("connection \(what)", metadata: [
-            "service": "\(service.table.config.name)", "peer": "\(peer)", "refusedSinceLastLog": "\(refusalsSinceLog)",
-        ])
+        log.warning("connection \(what)", metadata: source.merging([
+            "peer": "\(peer)", "refusedSinceLastLog": "\(refusalsSinceLog)",
+        ]) { first, _ in first })
         lastRefusalLogMs = loop.nowMs
         refusalsSinceLog = 0
+    }
+
+    /// This worker's runtime of the service whose table has `id`.
+    func service(id: Int) -> ServiceRuntime? {
+        services.first { $0.table.id == id }
+    }
+
+    /// A connection left its ClientHello intake (handed to a service, or refused).
+    func intakeFinished() {
+        pendingIntakes -= 1
+        if draining && live.isEmpty && pendingIntakes == 0 { control.post(.workerIdle(worker: index)) }
     }
 
     func connectionFinished(_ connection: ProxiedConnection, reason: CloseReason) {
@@ -220,8 +255,9 @@ final class Worker {
         if acceptStalled {
             acceptStalled = false
             for service in services { service.listener?.acceptPending() }
+            for listener in routedListeners { listener.acceptPending() }
         }
-        if draining && live.isEmpty { control.post(.workerIdle(worker: index)) }
+        if draining && live.isEmpty && pendingIntakes == 0 { control.post(.workerIdle(worker: index)) }
     }
 
     /// Scans this worker's connections: the event is rare (a backend marked down), so a scan

@@ -33,6 +33,13 @@ final class ChildProcess {
         return waitpid(pid, &status, WNOHANG) == 0
     }
 
+    /// Waits for a short-lived helper (openssl) and returns its exit status.
+    func waitForExit() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within the grace period.
     func stop(graceMs: Int = 2000) {
         kill(pid, SIGTERM)

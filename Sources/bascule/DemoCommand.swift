@@ -12,7 +12,9 @@ struct DemoCommand: ParsableCommand {
         discussion: """
             Every backend in the configuration is started as a `bascule-backend` process on its \
             loopback address (the service name is its role when it is publishing, management or \
-            reporting). Ctrl-C stops everything.
+            reporting). Backends of services on an address that routes by TLS server name \
+            (serverNames) serve HTTPS with a self-signed certificate made at start with the \
+            openssl command. Ctrl-C stops everything.
             """
     )
 
@@ -35,12 +37,15 @@ struct DemoCommand: ParsableCommand {
         var children: [ChildProcess] = []
         defer { children.reversed().forEach { $0.stop() } }
 
+        let tlsServices = DemoCertificates.tlsServices(configuration)
+        let certificates = tlsServices.isEmpty ? nil : try DemoCertificates()
         for service in configuration.services {
-            let role = ["publishing", "management", "reporting"].contains(service.name) ? service.name : "publishing"
+            let role = ["publishing", "management", "reporting"].first { service.name.hasPrefix($0) } ?? "publishing"
+            let tls = tlsServices.contains(service.name) ? try certificates?.backendArguments(for: service) ?? [] : []
             for backend in service.backends {
                 children.append(try ChildProcess(
                     path: backendPath,
-                    arguments: backendPrefix + ["--listen", backend.address.description, "--name", backend.name, "--role", role],
+                    arguments: backendPrefix + ["--listen", backend.address.description, "--name", backend.name, "--role", role] + tls,
                     name: backend.name))
             }
         }
@@ -65,14 +70,23 @@ struct DemoCommand: ParsableCommand {
 
     static func banner(_ configuration: BasculeConfiguration, backendCount: Int) -> String {
         var lines = ["", "Bascule demo: \(backendCount) backends started, balancer running.", ""]
+        let tlsServices = DemoCertificates.tlsServices(configuration)
         let rows = configuration.services.map { service in
-            ["", service.name, "http://\(service.listen)/", service.strategy,
-             "[" + service.backends.map { "\($0.name)\($0.backup ? " (backup)" : "")" }.joined(separator: ", ") + "]"]
+            let url = tlsServices.contains(service.name)
+                ? "https://\(service.listen)/ " + (service.serverNames.isEmpty ? "(any other name)" : "for " + service.serverNames.joined(separator: " "))
+                : "http://\(service.listen)/"
+            return ["", service.name, url, service.strategy,
+                    "[" + service.backends.map { "\($0.name)\($0.backup ? " (backup)" : "")" }.joined(separator: ", ") + "]"]
         }
         lines += CtlOutput.table(rows)
-        if let first = configuration.services.first {
+        if let first = configuration.services.first(where: { !tlsServices.contains($0.name) }) {
             lines.append("")
             lines.append("  Try:   curl http://\(first.listen)/whoami")
+        }
+        if let named = configuration.services.first(where: { $0.routesByServerName }),
+           let name = named.serverNames.first(where: { !$0.hasPrefix("*") }) {
+            let port = named.listen.port
+            lines.append("         curl -k --resolve \(name):\(port):\(named.listen.host) https://\(name):\(port)/whoami   (TLS passthrough, routed by SNI)")
         }
         lines.append("  Dashboard: http://\(configuration.admin.listen)/   metrics: http://\(configuration.admin.listen)/metrics")
         lines.append("")

@@ -17,6 +17,7 @@ import Testing
         case steps = "services[].healthCheck.steps[]"
         case backendHealthCheck = "services[].backends[].healthCheck"
         case agent = "services[].backends[].agent"
+        case clientHello = "clientHello"
     }
 
     struct Row {
@@ -145,6 +146,7 @@ import Testing
         var rootBase = [("services", "[\(service)]")]
         if section == .admin { rootBase.append(("admin", object([], adding: member))) }
         if section == .defaults { rootBase.append(("defaults", object([], adding: member))) }
+        if section == .clientHello { rootBase.append(("clientHello", object([], adding: member))) }
         let root = object(rootBase, adding: section == .root ? member : nil)
         return ConfigLoader.parse(Array(root.utf8), knownStrategies: knownStrategies).errorLines
     }

@@ -62,8 +62,6 @@ private func shared(_ members: [String], listen: String = "127.0.0.1:8443", top:
                     == ["needs serverNames (the default route takes every protocol)"])
         #expect(messages(shared([#""serverNames": ["a.example.com"], "acceptNonTLS": true"#]), at: "services[0].acceptNonTLS")
                     == ["only the default route (the service without serverNames) can take non-TLS connections"])
-        #expect(messages(shared([#""acceptNonTLS": true"#]), at: "services[0].acceptNonTLS")
-                    == ["127.0.0.1:8443 does not route by serverNames, so every connection already comes here"])
     }
 
     @Test func servicesSharingAnAddressAgreeOnAcceptingPROXY() {

@@ -148,7 +148,15 @@ struct MonitoringPackTests {
         backends[0]["healthCheck"] = ["port": Int(pool[1].port)]
         backends[1]["agent"] = ["port": Int(try freeLoopbackPort()), "intervalMs": 200, "timeoutMs": 100]
         service["backends"] = backends
-        let balancer = try BalancerProcess(services: [service],
+        // An address routed by TLS server name, so its route families appear.
+        let shared = "127.0.0.1:\(try freeLoopbackPort())"
+        let routed: [[String: Any]] = [
+            ["name": "tls-www", "listen": shared, "serverNames": ["www.example.com"], "healthCheck": ["type": "none"],
+             "backends": [["name": "www1", "address": pool[0].config()["address"]!]]],
+            ["name": "tls-default", "listen": shared, "healthCheck": ["type": "none"],
+             "backends": [["name": "other1", "address": pool[0].config()["address"]!]]],
+        ]
+        let balancer = try BalancerProcess(services: [service] + routed,
                                            extraTopLevel: ["maxConnections": 5000, "accessLog": "-"])
         try waitUntil("both backends checked", timeout: .seconds(10)) {
             try balancer.metric("bascule_health_checks_total", ["result": "ok"]) >= 4
