@@ -1,4 +1,5 @@
 import BasculeEventLoop
+import CLinux
 import Glibc
 
 /// The first moments of a connection on an address that routes by TLS server name: wait,

@@ -86,7 +86,8 @@ struct DemoCommand: ParsableCommand {
         if let named = configuration.services.first(where: { $0.routesByServerName }),
            let name = named.serverNames.first(where: { !$0.hasPrefix("*") }) {
             let port = named.listen.port
-            lines.append("         curl -k --resolve \(name):\(port):\(named.listen.host) https://\(name):\(port)/whoami   (TLS passthrough, routed by SNI)")
+            if lines.last?.hasPrefix("  Try:") != true { lines.append("") }
+            lines.append((lines.last?.hasPrefix("  Try:") == true ? "         " : "  Try:   ") + "curl -k --resolve \(name):\(port):\(named.listen.host) https://\(name):\(port)/whoami   (TLS passthrough, routed by SNI)")
         }
         lines.append("  Dashboard: http://\(configuration.admin.listen)/   metrics: http://\(configuration.admin.listen)/metrics")
         lines.append("")

@@ -131,4 +131,30 @@ struct CommandLineTests {
             #expect((try? TCPClient(port: port, timeout: .seconds(1))) == nil, "backend on \(port) still running")
         }
     }
+
+    @Test func theDemoServesItsTLSRoutesWithCertificatesItMadeAtStart() throws {
+        let shared = try freeLoopbackPort(), admin = try freeLoopbackPort()
+        let reporting = try freeLoopbackPort(), fallback = try freeLoopbackPort()
+        let config = """
+            {"workers": 1, "admin": {"listen": "127.0.0.1:\(admin)"},
+             "services": [
+              {"name": "reporting", "listen": "127.0.0.1:\(shared)", "serverNames": ["reporting.bascule.test"],
+               "backends": [{"name": "rep1", "address": "127.0.0.1:\(reporting)"}]},
+              {"name": "publishing-tls", "listen": "127.0.0.1:\(shared)",
+               "backends": [{"name": "ptls1", "address": "127.0.0.1:\(fallback)"}]}
+             ]}
+            """
+        let path = try temporaryFile(config)
+        defer { unlink(path) }
+        let demo = try ManagedProcess(executable: try TestBinaries.bascule(), arguments: ["demo", "--config", path])
+        defer { demo.terminate() }
+        try demo.waitForLine(containing: "Press Ctrl-C", timeout: .seconds(30))
+        #expect(demo.recentOutput(limit: 60).contains("https://127.0.0.1:\(shared)/ for reporting.bascule.test"))
+        let named = try TLSProbe.run(port: shared, serverName: "reporting.bascule.test")
+        #expect(named.subject == "reporting.bascule.test" && named.backend == "rep1")
+        let other = try TLSProbe.run(port: shared, serverName: "else.bascule.test")
+        #expect(other.subject == "publishing-tls.bascule.test" && other.backend == "ptls1")
+        demo.signal(SIGINT)
+        #expect(demo.waitForExit(timeout: .seconds(20)) == 0)
+    }
 }
