@@ -1,3 +1,4 @@
+import BasculeConfig
 import BasculeProxy
 
 /// /metrics and /status for addresses shared by services that route by TLS server name:

@@ -1,3 +1,4 @@
+import BasculePosix
 import COpenSSL
 #if canImport(Glibc)
 import Glibc
@@ -66,7 +67,7 @@ struct ConnectionStream {
         return true
     }
 
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> Int {
         guard let ssl else { return try BlockingSocket.read(fd, into: buffer) }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         ERR_clear_error()
@@ -76,26 +77,26 @@ struct ConnectionStream {
         // A close_notify, or a peer that just closed the socket: both end the stream.
         if error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && errno == 0) { return 0 }
         // The handshake is done, so a failure here is the peer's doing: report it as a protocol error.
-        throw SocketError(call: "SSL_read (error \(error))", errno: EPROTO)
+        throw SystemError(errno: EPROTO, call: "SSL_read (error \(error))")
     }
 
-    func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SocketError) {
+    func writeAll(_ bytes: UnsafeRawBufferPointer) throws(SystemError) {
         guard let ssl else { return try BlockingSocket.writeAll(fd, bytes) }
         var offset = 0
         while offset < bytes.count {
             ERR_clear_error()
             let count = SSL_write(ssl, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, 1 << 30)))
             guard count > 0 else {
-                throw SocketError(call: "SSL_write (error \(SSL_get_error(ssl, count)))", errno: errno == 0 ? EPROTO : errno)
+                throw SystemError(errno: errno == 0 ? EPROTO : errno, call: "SSL_write (error \(SSL_get_error(ssl, count)))")
             }
             offset += Int(count)
         }
     }
 
-    func writeAll(_ bytes: [UInt8]) throws(SocketError) {
-        var failure: SocketError?
+    func writeAll(_ bytes: [UInt8]) throws(SystemError) {
+        var failure: SystemError?
         bytes.withUnsafeBytes { buffer in
-            do throws(SocketError) { try writeAll(buffer) } catch { failure = error }
+            do throws(SystemError) { try writeAll(buffer) } catch { failure = error }
         }
         if let failure { throw failure }
     }

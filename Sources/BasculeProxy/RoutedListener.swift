@@ -1,4 +1,5 @@
 import BasculeEventLoop
+import BasculePosix
 import Glibc
 
 /// A worker's listening socket on an address shared by services that route by the TLS

@@ -1,5 +1,6 @@
 import BasculeEventLoop
 import CLinux
+import BasculePosix
 import Glibc
 
 /// The first moments of a connection on an address that routes by TLS server name: wait,

@@ -1,3 +1,4 @@
+import BasculePosix
 import Glibc
 import Logging
 

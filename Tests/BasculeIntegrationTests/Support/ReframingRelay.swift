@@ -1,4 +1,4 @@
-import BasculeBackendService
+import BasculePosix
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +19,7 @@ final class ReframingRelay: @unchecked Sendable {
     private let listener: Int32
 
     init(to target: UInt16, delivery: Delivery) throws {
-        listener = try BlockingSocket.listen(on: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: 0), backlog: 1)
+        listener = try BlockingSocket.listen(on: testAddress("127.0.0.1", 0), backlog: 1)
         port = try BlockingSocket.boundPort(listener)
         let listener = self.listener
         Thread.detachNewThread {
@@ -27,7 +27,7 @@ final class ReframingRelay: @unchecked Sendable {
             guard client >= 0 else { return }
             defer { close(client) }
             try? BlockingSocket.setTimeouts(client, seconds: 10)
-            guard let upstream = try? BlockingSocket.connect(to: BasculeBackendService.SocketAddress(host: "127.0.0.1", port: target),
+            guard let upstream = try? BlockingSocket.connect(to: testAddress("127.0.0.1", target),
                                                              timeoutSeconds: 10) else { return }
             defer { close(upstream) }
             guard let record = Self.readRecord(client) else { return }
