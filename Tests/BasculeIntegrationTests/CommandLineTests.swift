@@ -84,9 +84,16 @@ struct CommandLineTests {
         var listen: [String: UInt16] = [:]
         var backendPorts: [UInt16] = []
         var services = try #require(config["services"] as? [[String: Any]])
+        // Services that share an address (routed by TLS server name) keep sharing one.
+        var moved: [String: UInt16] = [:]
+        var routed: [String: UInt16] = [:]
         for index in services.indices {
-            let port = try freeLoopbackPort()
-            listen[services[index]["name"] as! String] = port
+            let original = services[index]["listen"] as! String
+            let port = try moved[original] ?? freeLoopbackPort()
+            moved[original] = port
+            if original.hasSuffix(":8443") { routed[services[index]["name"] as! String] = port } else {
+                listen[services[index]["name"] as! String] = port
+            }
             services[index]["listen"] = "127.0.0.1:\(port)"
             var backends = try #require(services[index]["backends"] as? [[String: Any]])
             for backend in backends.indices {
@@ -98,6 +105,8 @@ struct CommandLineTests {
         config["services"] = services
         // The platform's three pools, each served by backends of its own role.
         #expect(Set(listen.keys) == ["publishing", "management", "reporting"])
+        // And one HTTPS address routed by server name.
+        #expect(Set(routed.keys) == ["reporting-tls", "management-tls", "publishing-tls"] && Set(routed.values).count == 1)
         let path = try temporaryFile(String(decoding: try JSONSerialization.data(withJSONObject: config), as: UTF8.self))
         defer { unlink(path) }
         let demo = try ManagedProcess(executable: try TestBinaries.bascule(), arguments: ["demo", "--config", path])
@@ -106,6 +115,10 @@ struct CommandLineTests {
         let banner = demo.recentOutput(limit: 60)
         for (name, port) in listen {
             #expect(banner.split(separator: "\n").contains { $0.contains(name) && $0.contains("http://127.0.0.1:\(port)/") },
+                    "the banner lacks \(name): \(banner)")
+        }
+        for (name, port) in routed {
+            #expect(banner.split(separator: "\n").contains { $0.contains(name) && $0.contains("https://127.0.0.1:\(port)/") },
                     "the banner lacks \(name): \(banner)")
         }
         let publishing = listen["publishing"]!
