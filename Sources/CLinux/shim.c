@@ -118,3 +118,56 @@ int cl_sched_getcpu(void) { return sched_getcpu(); }
 
 #include <sys/prctl.h>
 int cl_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
+
+// CMSG_* are macros Swift cannot call, hence these two wrappers.
+ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int count) {
+    if (count < 0 || count > 253) { errno = EINVAL; return -1; }   // SCM_MAX_FD
+    struct iovec io = { .iov_base = (void *)buf, .iov_len = len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &io;
+    msg.msg_iovlen = 1;
+    char control[CMSG_SPACE(253 * sizeof(int))];
+    if (count > 0) {
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(count * sizeof(int));
+        memcpy(CMSG_DATA(cmsg), fds, count * sizeof(int));
+    }
+    return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *received) {
+    *received = 0;
+    if (max < 0 || max > 253) { errno = EINVAL; return -1; }
+    struct iovec io = { .iov_base = buf, .iov_len = len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &io;
+    msg.msg_iovlen = 1;
+    char control[CMSG_SPACE(253 * sizeof(int))];
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE((max > 0 ? max : 1) * sizeof(int));
+    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return n;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+        int count = (int)((cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        for (int i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+            if (*received < max) fds[(*received)++] = fd; else close(fd);
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+        for (int i = 0; i < *received; i++) close(fds[i]);
+        *received = 0;
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return n;
+}

@@ -64,6 +64,12 @@ int cl_get_pipe_size(int fd);
 ssize_t cl_splice(int fd_in, int fd_out, size_t len, int more);
 int cl_accept4(int fd, struct sockaddr *addr, socklen_t *len);
 int cl_socket_nonblock(int domain, int type);
+// One message of `len` bytes carrying `count` descriptors (SCM_RIGHTS) on a Unix stream socket.
+ssize_t cl_send_fds(int sock, const void *buf, size_t len, const int *fds, int count);
+// Up to `len` bytes and up to `max` descriptors (received close-on-exec); `*received` is how
+// many arrived. Descriptors that did not fit (MSG_CTRUNC) are closed by the kernel; the call
+// then closes those that did and fails with EMSGSIZE, so nothing leaks.
+ssize_t cl_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *received);
 
 uint64_t cl_monotonic_ns(void);
 uint64_t cl_monotonic_coarse_ms(void);
