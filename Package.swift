@@ -58,15 +58,22 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
 
+        // Shared by the test targets: loopback clients and servers, free ports, readiness waits,
+        // and child processes that die with the test runner (the C part forks with PDEATHSIG).
+        .target(name: "CBasculeTestSupport", path: "Tests/CBasculeTestSupport"),
+        .target(name: "BasculeTestSupport",
+                dependencies: ["CBasculeTestSupport", "BasculePosix", "BasculeConfig", "BasculeBackendService", "BasculeEventLoop", "CLinux"],
+                path: "Tests/BasculeTestSupport", swiftSettings: strict),
+
         .testTarget(name: "BasculePosixTests", dependencies: ["BasculePosix"], swiftSettings: strict),
         .testTarget(name: "BasculeBalancingTests", dependencies: ["BasculeBalancing"], swiftSettings: strict),
         .testTarget(name: "BasculeConfigTests", dependencies: ["BasculeConfig"], swiftSettings: strict),
-        .testTarget(name: "BasculeEventLoopTests", dependencies: ["BasculeEventLoop", "CLinux"], swiftSettings: strict),
+        .testTarget(name: "BasculeEventLoopTests", dependencies: ["BasculeEventLoop", "CLinux", "BasculeTestSupport"], swiftSettings: strict),
         .testTarget(name: "BasculeProxyTests", dependencies: ["BasculeProxy", "BasculePosix"], swiftSettings: strict),
-        .testTarget(name: "BasculeHealthTests", dependencies: ["BasculeHealth", "BasculeEventLoop"], swiftSettings: strict),
-        .testTarget(name: "BasculeAdminTests", dependencies: ["BasculeAdmin", "BasculeProxy", "BasculePosix"], swiftSettings: strict),
+        .testTarget(name: "BasculeHealthTests", dependencies: ["BasculeHealth", "BasculeEventLoop", "BasculeTestSupport"], swiftSettings: strict),
+        .testTarget(name: "BasculeAdminTests", dependencies: ["BasculeAdmin", "BasculeProxy", "BasculePosix", "BasculeTestSupport"], swiftSettings: strict),
         .testTarget(name: "BasculeIntegrationTests",
-                    dependencies: ["BasculeBackendService", "BasculePosix", "BasculeConfig", "CLinux", "COpenSSL"],
+                    dependencies: ["BasculeBackendService", "BasculePosix", "BasculeConfig", "CLinux", "COpenSSL", "BasculeTestSupport"],
                     swiftSettings: strict),
     ]
 )

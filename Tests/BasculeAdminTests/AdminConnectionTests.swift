@@ -1,4 +1,5 @@
 @testable import BasculeAdmin
+import BasculeTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -72,12 +73,11 @@ struct AdminConnectionTests {
             close(fd)
         }
         // Served once their hang-ups are read: until then they count against this peer's cap.
-        var served = false
-        for _ in 0..<50 where !served {
-            served = TestClient.request(port: server.port, "GET", "/healthz")?.status == 200
-            if !served { usleep(20_000) }
+        #expect(throws: Never.self) {
+            try waitUntil("the server serves again after the hang-ups", timeout: .seconds(5)) {
+                TestClient.request(port: server.port, "GET", "/healthz")?.status == 200
+            }
         }
-        #expect(served)
         #expect(server.target.backend("web", "web-1")?.admin == .enabled)
     }
 
@@ -86,6 +86,8 @@ struct AdminConnectionTests {
         defer { server.stop() }
         let fd = TestClient.connect(port: server.port)
         defer { close(fd) }
+        // The pause is the behaviour under test (a slow client), not a wait for readiness:
+        // it makes each byte arrive in a read of its own.
         for byte in "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8 {
             TestClient.send(fd, [byte])
             usleep(1000)
@@ -102,17 +104,16 @@ struct AdminConnectionTests {
         defer { server.stop() }
         let idle = (0..<4).map { TestClient.connect(port: server.port, source: "127.0.0.\($0 + 2)") }
         defer { idle.forEach { close($0) } }
-        usleep(100_000)
+        try waitUntil("the server holds the four idle connections", timeout: .seconds(5)) { server.openConnections == 4 }
         // General places full: health is still answered from the reserve, the rest is not.
         #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)
         #expect(TestClient.request(port: server.port, "GET", "/status")?.status == 503)
         // Once the idle ones are timed out (408 at 400 ms, then a 1 s grace), service resumes.
-        var served = false
-        for _ in 0..<50 where !served {
-            usleep(100_000)
-            served = TestClient.request(port: server.port, "GET", "/status")?.status == 200
+        #expect(throws: Never.self) {
+            try waitUntil("service resumes after the idle connections time out", timeout: .seconds(5), poll: .milliseconds(100)) {
+                TestClient.request(port: server.port, "GET", "/status")?.status == 200
+            }
         }
-        #expect(served)
     }
 
     /// 70 idle connections used to make /readyz and /metrics unreachable for as long as they
@@ -123,7 +124,10 @@ struct AdminConnectionTests {
         // From one peer: capped per peer, so everyone else is served in full.
         var flood = (0..<70).map { _ in TestClient.connect(port: server.port, source: "127.0.0.2") }
         defer { flood.forEach { close($0) } }
-        usleep(100_000)
+        let limits = AdminServer.Options()
+        try waitUntil("the server holds one peer's share", timeout: .seconds(5)) {
+            server.openConnections == limits.maxConnectionsPerPeer
+        }
         #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 200)
         #expect(TestClient.request(port: server.port, "GET", "/metrics")?.status == 200)
         // From many peers, filling the general places and the reserve: the silent ones make
@@ -131,7 +135,9 @@ struct AdminConnectionTests {
         for peer in 0..<12 {
             flood += (0..<7).map { _ in TestClient.connect(port: server.port, source: "127.0.1.\(peer + 1)") }
         }
-        usleep(100_000)
+        try waitUntil("the server's general and reserved places are full", timeout: .seconds(5)) {
+            server.openConnections == limits.maxConnections + limits.reservedConnections
+        }
         for _ in 0..<3 {
             #expect(TestClient.request(port: server.port, "GET", "/readyz")?.status == 200)
             #expect(TestClient.request(port: server.port, "GET", "/healthz")?.status == 200)

@@ -2,6 +2,7 @@
 import BasculeConfig
 import BasculeEventLoop
 @testable import BasculeProxy
+import BasculeTestSupport
 import Foundation
 import Glibc
 import Testing

@@ -174,6 +174,8 @@ final class RunningAdminServer: @unchecked Sendable {
     private let server: AdminServer
     private let stopRequested = NSLock()
     private var shouldStop = false
+    /// The server's open connection count, published by the loop thread after each turn.
+    private var publishedConnections = 0
     private let finished = DispatchSemaphore(value: 0)
 
     init(token: String = "", target: FakeTarget = FakeTarget(), options: AdminServer.Options = .init(),
@@ -187,6 +189,8 @@ final class RunningAdminServer: @unchecked Sendable {
         let thread = Thread { [self] in
             while !stopRequested.withLock({ shouldStop }) {
                 try? loop.runOnce(maxWaitMs: 20)
+                let open = server.openConnectionCount
+                stopRequested.withLock { publishedConnections = open }
             }
             server.close()
             finished.signal()
@@ -194,97 +198,11 @@ final class RunningAdminServer: @unchecked Sendable {
         thread.start()
     }
 
+    /// Connections the server holds open (as of its last loop turn, at most 20 ms ago).
+    var openConnections: Int { stopRequested.withLock { publishedConnections } }
+
     func stop() {
         stopRequested.withLock { shouldStop = true }
         _ = finished.wait(timeout: .now() + 5)
-    }
-}
-
-struct HTTPReply {
-    let status: Int
-    let headers: [String: String]
-    let body: String
-    let raw: String
-
-    func header(_ name: String) -> String? { headers[name.lowercased()] }
-}
-
-/// A blocking loopback client with timeouts, so a server bug fails a test instead of hanging it.
-enum TestClient {
-    /// `source` binds another loopback address first, to be another peer.
-    static func connect(port: UInt16, timeoutSeconds: Int = 5, source: String? = nil) -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
-        if let source {
-            var local = sockaddr_in()
-            local.sin_family = sa_family_t(AF_INET)
-            local.sin_addr.s_addr = inet_addr(source)
-            let bound = withUnsafePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            precondition(bound == 0, "bind \(source) failed: errno \(errno)")
-        }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        precondition(result == 0, "connect failed: errno \(errno)")
-        return fd
-    }
-
-    static func send(_ fd: Int32, _ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if count <= 0 { return }
-            offset += count
-        }
-    }
-
-    /// Everything until the server closes (or the timeout passes).
-    static func readAll(_ fd: Int32) -> [UInt8] {
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { return out }
-            out += chunk[0..<count]
-        }
-    }
-
-    static func exchange(port: UInt16, raw: [UInt8]) -> HTTPReply? {
-        let fd = connect(port: port)
-        defer { close(fd) }
-        send(fd, raw)
-        return parse(readAll(fd))
-    }
-
-    static func request(port: UInt16, _ method: String, _ path: String, headers: [String: String] = [:],
-                        body: String? = nil) -> HTTPReply? {
-        var text = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
-        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
-        if let body { text += "Content-Length: \(body.utf8.count)\r\n" }
-        text += "\r\n" + (body ?? "")
-        return exchange(port: port, raw: Array(text.utf8))
-    }
-
-    static func parse(_ bytes: [UInt8]) -> HTTPReply? {
-        let raw = String(decoding: bytes, as: UTF8.self)
-        guard let split = raw.range(of: "\r\n\r\n") else { return nil }
-        let lines = raw[..<split.lowerBound].components(separatedBy: "\r\n")
-        let statusParts = lines[0].split(separator: " ")
-        guard statusParts.count >= 2, let status = Int(statusParts[1]) else { return nil }
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        return HTTPReply(status: status, headers: headers, body: String(raw[split.upperBound...]), raw: raw)
     }
 }

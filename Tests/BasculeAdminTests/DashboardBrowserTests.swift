@@ -1,6 +1,7 @@
 import BasculeConfig
 @testable import BasculeAdmin
 import BasculeProxy
+import BasculeTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -16,20 +17,10 @@ struct DashboardBrowserTests {
     private func runBrowser(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let profile = "\(NSTemporaryDirectory())bascule-chromium-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: profile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.chromium!)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                             "--user-data-dir=\(profile)"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let killer = DispatchWorkItem { [process] in if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: killer)
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        killer.cancel()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        // A ManagedProcess: its process group (Chromium's helpers) is killed with it.
+        let run = try CommandRun.run(Self.chromium!, ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                                                      "--user-data-dir=\(profile)"] + arguments, timeout: .seconds(60))
+        return (run.status, run.stdout.joined(separator: "\n"))
     }
 
     /// Polls a condition every 10 ms for up to 5 s.

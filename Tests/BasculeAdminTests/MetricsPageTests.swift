@@ -1,6 +1,7 @@
 @testable import BasculeAdmin
 @testable import BasculeProxy
 import BasculeConfig
+import BasculeTestSupport
 import Foundation
 import Testing
 
@@ -141,26 +142,13 @@ struct MetricsPageTests {
                 labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
                 print(f"{family.type} {s.name} {labels} {float(s.value)}")
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        do {
-            try process.run()
-        } catch {
-            print("skipping the prometheus_client check: python3 is not available (\(error))")
+        let run = try CommandRun.run("/usr/bin/env", ["python3", "-c", script, file.path])
+        let text = run.stdout.joined(separator: "\n")
+        if text.hasPrefix("SKIP") || run.status == 127 {
+            print("skipping the prometheus_client check: \(text) \(run.output)")
             return
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        if text.hasPrefix("SKIP") || process.terminationStatus == 127 {
-            print("skipping the prometheus_client check: \(text)")
-            return
-        }
-        #expect(process.terminationStatus == 0, "parser failed: \(text)")
+        #expect(run.status == 0, "parser failed: \(run.output)")
         let lines = Set(text.split(separator: "\n").map(String.init))
         #expect(lines.contains("counter bascule_backend_connections_total backend=web-1,service=web 40.0"))
         #expect(lines.contains("gauge bascule_backend_up backend=b\\1,service=odd \"name\" 1.0"))

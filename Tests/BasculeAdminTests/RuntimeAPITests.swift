@@ -2,6 +2,7 @@
 import BasculeConfig
 @testable import BasculeProxy
 import BasculePosix
+import BasculeTestSupport
 import Foundation
 import Glibc
 import Testing

@@ -1,4 +1,5 @@
 import BasculeEventLoop
+import BasculeTestSupport
 import CLinux
 import Glibc
 import Testing
@@ -91,20 +92,6 @@ private final class Recorder: EventHandler {
             _ = try syscall("shutdown") { Int(Glibc.shutdown(fd, Int32(SHUT_WR))) }
         }
     }
-}
-
-/// A joinable thread for tests.
-private final class TestThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-    }
-    func join() { pthread_join(thread, nil) }
 }
 
 private final class Rearming: EventHandler {

@@ -1,6 +1,7 @@
 import BasculeConfig
 import BasculeEventLoop
 import BasculeHealth
+import BasculeTestSupport
 import Testing
 
 /// https checks through the system OpenSSL against `openssl s_server` with certificates made

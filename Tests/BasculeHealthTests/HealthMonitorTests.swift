@@ -1,6 +1,7 @@
 import BasculeConfig
 import BasculeEventLoop
 import BasculeHealth
+import BasculeTestSupport
 import CLinux
 import Testing
 

@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Testing
 
 @Suite("bascule-backend admin routes", .serialized, .timeLimit(.minutes(2)))

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Testing
 
 @Suite("bascule-backend HTTP routes", .serialized, .timeLimit(.minutes(2)))

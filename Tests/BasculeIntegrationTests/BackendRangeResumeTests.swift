@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Testing
 
 @Suite("Resuming a download on another backend", .serialized, .timeLimit(.minutes(2)))

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Testing
 
 @Suite("ContentGenerator and SHA256Hasher")

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -93,7 +94,7 @@ struct FailoverTests {
         let failedNew = cut.filter { $0.startedAt >= killReaped }
         let failedAfterRetry = results.filter { $0.retryError != nil }
         let victimAfterDetection = results.filter { $0.startedAt > detectedAt && $0.backend == victim.name }
-        print("mid-refresh failover: \(results.count) refreshes, \(victim.name) down after \(detection.wholeMilliseconds) ms "
+        print("mid-refresh failover: \(results.count) refreshes, \(victim.name) down after \(detection.milliseconds) ms "
               + "(bound intervalMs x fall + timeoutMs = \(boundMs) ms; reason: \(reason ?? "?")); "
               + "first attempts cut: \(cut.count), failed new connections: \(failedNew.count), failed after one retry: \(failedAfterRetry.count)")
 
@@ -126,12 +127,12 @@ struct FailoverTests {
         try mgmt1.restart()
         let recovery = try balancer.waitForState("up", service: "management", backend: "mgmt1")
         for _ in 0..<10 { #expect(try balancer.servedBy("management") == "mgmt1") }
-        print("failover partner: mgmt1 down \(detection.wholeMilliseconds) ms after the kill (polling from the kill), "
-              + "back \(recovery.wholeMilliseconds) ms after its restart")
+        print("failover partner: mgmt1 down \(detection.milliseconds) ms after the kill (polling from the kill), "
+              + "back \(recovery.milliseconds) ms after its restart")
     }
 
     @Test func killingABackendUnderLoadShowsNoConnectErrorsOrBadStatuses() throws {
-        guard let wrk = findExecutable("wrk") else {
+        guard let wrk = CommandRun.which("wrk") else {
             print("skipping the wrk test: no `wrk` on PATH (Debian package wrk)")
             return
         }
@@ -156,7 +157,7 @@ struct FailoverTests {
         let report = WrkReport(output)
         print("wrk under a kill (-c20, Connection: close): \(report.requests) requests; socket errors connect \(report.connect), "
               + "read \(report.read), write \(report.write), timeout \(report.timeout); non-2xx \(report.non2xx); "
-              + "\(victim.name) down after \(detection.wholeMilliseconds) ms\n\(output)")
+              + "\(victim.name) down after \(detection.milliseconds) ms\n\(output)")
         #expect(report.requests > 100)
         #expect(report.connect == 0)
         #expect(report.timeout == 0)

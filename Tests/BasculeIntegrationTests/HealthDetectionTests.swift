@@ -1,5 +1,6 @@
 import BasculeBackendService
 import BasculePosix
+import BasculeTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -33,8 +34,8 @@ struct HealthDetectionTests {
         hung.resume()
         let recovery = try balancer.waitForState("up", service: "publishing", backend: hung.name, poll: .milliseconds(5))
         try waitUntil("\(hung.name) serves again", timeout: .seconds(5)) { try balancer.servedBy("publishing") == hung.name }
-        print("hang: \(hung.name) down \(detection.wholeMilliseconds) ms after SIGSTOP (bound 2 x 200 + 150 = 550 ms; "
-              + "reason: \(reason)); up \(recovery.wholeMilliseconds) ms after SIGCONT (rise 2 x 200 ms)")
+        print("hang: \(hung.name) down \(detection.milliseconds) ms after SIGSTOP (bound 2 x 200 + 150 = 550 ms; "
+              + "reason: \(reason)); up \(recovery.milliseconds) ms after SIGCONT (rise 2 x 200 ms)")
         #expect(detection < .milliseconds(550 + 2000), "detection took \(detection)")
         #expect(recovery < .milliseconds(2 * 200 + 150 + 2000), "recovery took \(recovery)")
     }
@@ -58,7 +59,7 @@ struct HealthDetectionTests {
         try balancer.process.waitForLine(containing: "\(dead.name) down: ", after: linesBefore, timeout: .seconds(5))
         // Clients meet only the survivor.
         for _ in 0..<5 { #expect(try balancer.servedBy("publishing") == pool[0].name) }
-        print("kill: \(dead.name) down \(detection.wholeMilliseconds) ms after SIGKILL, no client traffic "
+        print("kill: \(dead.name) down \(detection.milliseconds) ms after SIGKILL, no client traffic "
               + "(bound 2 x 200 + 150 = 550 ms; reason: \(reason))")
         #expect(detection < .milliseconds(550 + 2000), "detection took \(detection)")
     }
@@ -92,8 +93,8 @@ struct HealthDetectionTests {
         try dead.restart()
         let recovery = try balancer.waitForState("up", service: "publishing", backend: dead.name, timeout: .seconds(20))
         try waitUntil("\(dead.name) serves again", timeout: .seconds(5)) { try balancer.servedBy("publishing") == dead.name }
-        print("passive: \(dead.name) down within \(detection.wholeMilliseconds) ms of the kill (reason: \(reason)); "
-              + "back \(recovery.wholeMilliseconds) ms after its restart (active check every 4000 ms, rise 2)")
+        print("passive: \(dead.name) down within \(detection.milliseconds) ms of the kill (reason: \(reason)); "
+              + "back \(recovery.milliseconds) ms after its restart (active check every 4000 ms, rise 2)")
     }
 
     @Test func connectFailuresAreCountedByReason() throws {

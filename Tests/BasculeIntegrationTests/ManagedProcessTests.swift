@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -25,9 +26,37 @@ struct ManagedProcessTests {
         }
         // The grandchild is not ours to reap, so dead may still mean zombie until its new parent reaps it.
         try waitUntil("grandchild \(grandchild) to be dead", timeout: .seconds(5)) {
-            kill(grandchild, 0) == -1 || processState(grandchild) == "Z"
+            !ParentDeathProbe.isAlive(grandchild)
         }
     }
+
+    /// A crashed runner runs no deinit: the kernel must kill what it started. The intermediate
+    /// process stands for the runner; it starts its child as ManagedProcess does, then is SIGKILLed.
+    @Test func aChildDiesWhenTheProcessThatStartedItIsKilled() throws {
+        let started = try ParentDeathProbe.start(executable: "/bin/sleep", arguments: ["60"], guarded: true)
+        defer { kill(started.child, SIGKILL) }
+        #expect(ParentDeathProbe.isAlive(started.child))
+        killAndReap(started.intermediate)
+        try waitUntil("child \(started.child) to die with its parent", timeout: .seconds(5)) {
+            !ParentDeathProbe.isAlive(started.child)
+        }
+    }
+
+    /// The control for the test above: without the guard the same child outlives its parent,
+    /// so the test above can fail.
+    @Test func withoutTheGuardAChildOutlivesTheProcessThatStartedIt() throws {
+        let started = try ParentDeathProbe.start(executable: "/bin/sleep", arguments: ["60"], guarded: false)
+        defer { kill(started.child, SIGKILL) }
+        killAndReap(started.intermediate)
+        // Long enough for a guarded child to have died (it dies within milliseconds): this is
+        // the absence of an event, which only a bounded wait can show.
+        let deadline = ContinuousClock.now + .milliseconds(500)
+        while ContinuousClock.now < deadline {
+            #expect(ParentDeathProbe.isAlive(started.child))
+            sleep(for: .milliseconds(50))
+        }
+    }
+
 
     @Test func capturesStdoutAndStderrAndPassesTheEnvironment() throws {
         let process = try ManagedProcess(executable: "/bin/sh", arguments: ["-c", "echo out $GREETING; echo err >&2"],
@@ -58,16 +87,8 @@ struct ManagedProcessTests {
     }
 }
 
-/// The state letter from /proc/PID/stat (R, S, Z, …), nil if the process is gone.
-private func processState(_ pid: pid_t) -> Character? {
-    let fd = open("/proc/\(pid)/stat", O_RDONLY)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: 512)
-    let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-    guard count > 0 else { return nil }
-    // The command name in parentheses may contain spaces; the state follows the last ')'.
-    let text = String(decoding: buffer[0..<count], as: UTF8.self)
-    guard let close = text.lastIndex(of: ")") else { return nil }
-    return text[close...].dropFirst(2).first
+private func killAndReap(_ pid: pid_t) {
+    kill(pid, SIGKILL)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
 }

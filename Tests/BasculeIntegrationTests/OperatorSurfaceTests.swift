@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -52,8 +53,8 @@ struct OperatorSurfaceTests {
         }
 
         // A real Prometheus parser, where one is installed.
-        guard let python = findExecutable("python3"),
-              try runToCompletion(python, ["-c", "import prometheus_client"]).status == 0 else {
+        guard let python = CommandRun.which("python3"),
+              try CommandRun.run(python, ["-c", "import prometheus_client"], timeout: .seconds(60)).status == 0 else {
             print("skipping the prometheus_client parse: python3 with prometheus_client is not installed")
             return
         }
@@ -67,7 +68,7 @@ struct OperatorSurfaceTests {
             print("families", len(families))
             print("connections", int(total))
             """
-        let parsed = try runToCompletion(python, ["-c", script, pagePath])
+        let parsed = try CommandRun.run(python, ["-c", script, pagePath], timeout: .seconds(60))
         #expect(parsed.status == 0, "prometheus_client could not parse /metrics:\n\(parsed.output)")
         #expect(parsed.output.contains("connections \(requests)"), "\(parsed.output)")
     }

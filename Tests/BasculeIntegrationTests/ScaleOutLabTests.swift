@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Testing
 
 /// The scale-out lab (deploy/lab/lab.sh): real keepalived and BIRD from deploy/'s templates, in

@@ -1,5 +1,6 @@
 import BasculeBackendService
 import BasculePosix
+import BasculeTestSupport
 import Foundation
 import Synchronization
 import Testing

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 
 /// Starts `bascule-backend` processes for tests.
 enum BackendProcess {

@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -217,29 +218,4 @@ func streamDownload(port: UInt16, path: String, headers: [(String, String)] = []
         try deliver(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
     }
     return result
-}
-
-/// The absolute path of an executable found on PATH, if any.
-func findExecutable(_ name: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-    for directory in path.split(separator: ":") {
-        let candidate = "\(directory)/\(name)"
-        if access(candidate, X_OK) == 0 { return candidate }
-    }
-    return nil
-}
-
-/// Runs a short helper program to completion; returns its exit status and output.
-func runToCompletion(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) throws -> (status: Int32, output: String) {
-    let process = try ManagedProcess(executable: executable, arguments: arguments)
-    guard let status = process.waitForExit(timeout: timeout) else {
-        process.terminate(grace: .seconds(1))
-        throw ManagedProcess.Failure(description: "\(executable) did not finish within \(timeout):\n\(process.recentOutput())")
-    }
-    return (status, process.lines.map(\.text).joined(separator: "\n"))
-}
-
-/// Milliseconds, for messages and printed figures.
-extension Duration {
-    var wholeMilliseconds: Int { Int((seconds * 1000).rounded()) }
 }

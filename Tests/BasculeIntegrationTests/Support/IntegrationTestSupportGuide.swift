@@ -1,5 +1,12 @@
 // How integration tests use this directory (a guide; no code lives in this file).
 //
+// The generic pieces live in Tests/BasculeTestSupport, shared by every test target:
+// ManagedProcess (children die with the runner: PDEATHSIG, set by the C part in
+// Tests/CBasculeTestSupport), CommandRun, TestBinaries, freeLoopbackPort, waitUntil, TCPClient,
+// TestHTTPClient, TestClient (raw exchanges), LoopbackHTTPServer (on an EventLoop), OpenSSLServer
+// and TestCertificates, TestThread. This directory keeps what only integration tests need:
+// BackendProcess, BalancerProcess, the fault helpers and the scale-out lab.
+//
 // Start real processes on loopback, talk to them with real sockets, stop them always:
 //
 //     @Suite("…", .serialized, .timeLimit(.minutes(2)))
@@ -27,6 +34,7 @@
 // - Only 127.0.0.1 and ::1, ports chosen at run time (`--listen 127.0.0.1:0` or freeLoopbackPort()).
 // - A ManagedProcess released without terminate() is SIGKILLed with its process group and
 //   reaped, so a thrown error never leaks a process; call terminate() to check the exit status.
+//   If the runner itself is killed, the kernel kills its children (PR_SET_PDEATHSIG).
 // - Failure messages should carry `process.recentOutput()`; waitForLine already includes it.
 // - Every socket in TCPClient/TestHTTPClient has a timeout (10 s by default): a hang becomes
 //   a failure naming the call, not a stuck CI job.

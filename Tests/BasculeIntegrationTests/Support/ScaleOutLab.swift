@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc

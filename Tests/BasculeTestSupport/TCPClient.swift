@@ -16,45 +16,45 @@ func testAddress(_ host: String, _ port: UInt16) -> SocketAddress {
 /// Sendable so one thread can send while another reads (an echo test must, or both sides
 /// fill their socket buffers and stall). A timeout surfaces as a `SystemError` whose
 /// `isTimeout` is true.
-final class TCPClient: Sendable {
-    let fd: Int32
+public final class TCPClient: Sendable {
+    public let fd: Int32
     private let closed = Atomic<Bool>(false)
 
     /// Connects to `host` ("127.0.0.1" or "::1") and `port`.
     /// `source` binds the client's own address first (another loopback address, port 0).
-    init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10), source: String? = nil) throws {
+    public init(host: String = "127.0.0.1", port: UInt16, timeout: Duration = .seconds(10), source: String? = nil) throws {
         fd = try BlockingSocket.connect(to: testAddress(host, port), timeoutSeconds: timeout.seconds,
                                         source: source.map { testAddress($0, 0) })
     }
 
     deinit { close() }
 
-    func sendAll(_ bytes: [UInt8]) throws {
+    public func sendAll(_ bytes: [UInt8]) throws {
         try BlockingSocket.writeAll(fd, bytes)
     }
 
-    func sendAll(_ text: String) throws {
+    public func sendAll(_ text: String) throws {
         try sendAll(Array(text.utf8))
     }
 
-    func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+    public func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
         try BlockingSocket.writeAll(fd, bytes)
     }
 
     /// Reads what is available into `buffer`; 0 means the peer closed its side.
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         try BlockingSocket.read(fd, into: buffer)
     }
 
     /// Reads what is available, up to `maxBytes`; empty means the peer closed its side.
-    func read(maxBytes: Int = 64 * 1024) throws -> [UInt8] {
+    public func read(maxBytes: Int = 64 * 1024) throws -> [UInt8] {
         try [UInt8](unsafeUninitializedCapacity: maxBytes) { storage, initialized in
             initialized = try BlockingSocket.read(fd, into: UnsafeMutableRawBufferPointer(storage))
         }
     }
 
     /// Reads until the peer closes, failing if more than `limit` bytes arrive.
-    func readToEOF(limit: Int = 64 << 20) throws -> [UInt8] {
+    public func readToEOF(limit: Int = 64 << 20) throws -> [UInt8] {
         var result: [UInt8] = []
         while true {
             let chunk = try read()
@@ -65,18 +65,18 @@ final class TCPClient: Sendable {
     }
 
     /// Half-close: the peer reads EOF, our read side stays open for its answer.
-    func shutdownWrite() {
+    public func shutdownWrite() {
         BlockingSocket.shutdownWrite(fd)
     }
 
     /// Makes the next close send RST instead of FIN (SO_LINGER 0), as a crashed client would.
-    func setResetOnClose() {
+    public func setResetOnClose() {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
 
     /// Idempotent, so an explicit close and `deinit` never close a reused descriptor.
-    func close() {
+    public func close() {
         if closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
             _ = Glibc.close(fd)
         }

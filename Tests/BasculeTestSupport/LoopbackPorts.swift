@@ -15,7 +15,7 @@ private let handedOut = Mutex<Set<UInt16>>([])
 /// this run, for configs that need a port before the process using it starts. Another process
 /// may still take it in between; prefer `--listen …:0` and reading the real port back wherever
 /// the program supports it.
-func freeLoopbackPort() throws -> UInt16 {
+public func freeLoopbackPort() throws -> UInt16 {
     for _ in 0..<100 {
         let fd = try BlockingSocket.listen(on: SocketAddress(ipv4: 0x7F00_0001, port: 0), backlog: 1)
         defer { close(fd) }

@@ -3,15 +3,17 @@ import Glibc
 #endif
 
 /// A command run to completion: its exit status and what it printed on stdout.
-struct CommandRun {
-    var status: Int32
-    var stdout: [String]
+public struct CommandRun {
+    public var status: Int32
+    public var stdout: [String]
     /// Both streams, for failure messages.
-    var output: String
+    public var output: String
 
-    /// Runs `executable` with `arguments`, waits at most `timeout` (then kills it and throws).
-    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(30)) throws -> CommandRun {
-        let process = try ManagedProcess(executable: executable, arguments: arguments)
+    /// Runs `executable` with `arguments` (in `directory`, if given), waits at most `timeout`
+    /// (then kills it and throws).
+    public static func run(_ executable: String, _ arguments: [String], directory: String? = nil,
+                           timeout: Duration = .seconds(30)) throws -> CommandRun {
+        let process = try ManagedProcess(executable: executable, arguments: arguments, directory: directory)
         guard let status = process.waitForExit(timeout: timeout) else {
             process.terminate(grace: .seconds(1))
             throw ManagedProcess.Failure(description: "\(([executable] + arguments).joined(separator: " ")) did not finish within \(timeout); output:\n"
@@ -23,8 +25,9 @@ struct CommandRun {
     }
 
     /// As `run`, but an exit status other than 0 is an error carrying the output.
-    static func succeeding(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(30)) throws -> CommandRun {
-        let result = try run(executable, arguments, timeout: timeout)
+    public static func succeeding(_ executable: String, _ arguments: [String], directory: String? = nil,
+                                  timeout: Duration = .seconds(30)) throws -> CommandRun {
+        let result = try run(executable, arguments, directory: directory, timeout: timeout)
         guard result.status == 0 else {
             throw ManagedProcess.Failure(description: "\(([executable] + arguments).joined(separator: " ")) exited with \(result.status); output:\n"
                                          + result.output)
@@ -33,7 +36,7 @@ struct CommandRun {
     }
 
     /// The absolute path of `name` on PATH, if any.
-    static func which(_ name: String) -> String? {
+    public static func which(_ name: String) -> String? {
         guard let path = getenv("PATH") else { return nil }
         let directories = String(cString: path).split(separator: ":")
         return directories.map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }

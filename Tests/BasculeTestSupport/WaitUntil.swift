@@ -3,15 +3,17 @@ import Glibc
 #endif
 
 /// A readiness wait that ran out of time; the message says what was awaited.
-struct WaitTimeout: Error, CustomStringConvertible {
-    let description: String
+public struct WaitTimeout: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// Polls `condition` until it returns true, or throws `WaitTimeout` naming `what` after `timeout`.
 ///
 /// Use this (or `ManagedProcess.waitForLine`) for every readiness check: a bare sleep is either
 /// too short on a loaded CI machine or wastes time everywhere else.
-func waitUntil(_ what: @autoclosure () -> String = "condition",
+public func waitUntil(_ what: @autoclosure () -> String = "condition",
                timeout: Duration = .seconds(10),
                poll: Duration = .milliseconds(20),
                _ condition: () throws -> Bool) throws {
@@ -26,7 +28,7 @@ func waitUntil(_ what: @autoclosure () -> String = "condition",
 }
 
 /// Blocks the calling thread (tests here are synchronous; this is not a readiness check).
-func sleep(for duration: Duration) {
+public func sleep(for duration: Duration) {
     let (seconds, attoseconds) = duration.components
     var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
     var remaining = timespec()
@@ -34,10 +36,10 @@ func sleep(for duration: Duration) {
 }
 
 extension Duration {
-    var seconds: Double {
+    public var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 
     /// Whole milliseconds, for printed figures.
-    var milliseconds: Int { Int((seconds * 1000).rounded()) }
+    public var milliseconds: Int { Int((seconds * 1000).rounded()) }
 }

@@ -1,5 +1,6 @@
 import BasculeBackendService
 import BasculePosix
+import CBasculeTestSupport
 import CLinux
 import Synchronization
 #if canImport(Glibc)
@@ -11,30 +12,35 @@ import Glibc
 /// released, so a failing test never leaks processes or ports.
 ///
 /// The child runs in its own process group; the final SIGKILL goes to the whole group, so
-/// grandchildren (the backends `bascule demo` starts) go with it.
-final class ManagedProcess: Sendable {
-    enum Stream: Sendable { case stdout, stderr }
+/// grandchildren (the backends `bascule demo` starts) go with it. It is also started with
+/// PR_SET_PDEATHSIG (see `bts_spawn_guarded`): if the test runner crashes or is SIGKILLed, so
+/// that no deinit runs, the kernel kills the child too. Foundation's Process cannot set that.
+public final class ManagedProcess: Sendable {
+    public enum Stream: Sendable { case stdout, stderr }
 
-    struct OutputLine: Sendable {
-        let stream: Stream
-        let text: String
+    public struct OutputLine: Sendable {
+        public let stream: Stream
+        public let text: String
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+
+        public init(description: String) { self.description = description }
     }
 
-    let executable: String
-    let arguments: [String]
-    let pid: pid_t
+    public let executable: String
+    public let arguments: [String]
+    public let pid: pid_t
 
     private let output = CapturedOutput()
     /// The raw wait status, once reaped. The Mutex also serialises waitpid calls.
     private let waitStatus = Mutex<Int32?>(nil)
 
     /// Starts `executable` (an absolute path) with `arguments`, inheriting the environment
-    /// with `environment` entries added or replaced.
-    init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// with `environment` entries added or replaced, in `directory` (default: the runner's).
+    public init(executable: String, arguments: [String], environment: [String: String] = [:],
+                directory: String? = nil) throws {
         self.executable = executable
         self.arguments = arguments
 
@@ -54,37 +60,15 @@ final class ManagedProcess: Sendable {
             close(errPipe[1])
         }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        // Default dispositions: the test runner may ignore SIGPIPE or block signals, and a child
-        // must not inherit that.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signo in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD] { sigaddset(&defaults, signo) }
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let envp: [UnsafeMutablePointer<CChar>?] = ManagedProcess.environmentEntries(adding: environment).map { strdup($0) } + [nil]
         defer { envp.forEach { free($0) } }
         var child: pid_t = 0
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        let result = bts_spawn_guarded(executable, argv, envp, directory, outPipe[1], errPipe[1], &child)
         guard result == 0 else {
             [outPipe[0], errPipe[0]].forEach { close($0) }
-            throw Failure(description: "posix_spawn \(executable) failed: \(SystemError(errno: result, call: "posix_spawn"))")
+            throw Failure(description: "starting \(executable) failed: \(SystemError(errno: result, call: "fork/execve"))")
         }
         pid = child
         startReader(fd: outPipe[0], stream: .stdout)
@@ -103,12 +87,12 @@ final class ManagedProcess: Sendable {
     // MARK: Output
 
     /// Every line captured so far, in arrival order (stdout and stderr interleaved).
-    var lines: [OutputLine] { output.lines.withLock { $0 } }
+    public var lines: [OutputLine] { output.lines.withLock { $0 } }
 
-    var lineCount: Int { output.lines.withLock { $0.count } }
+    public var lineCount: Int { output.lines.withLock { $0.count } }
 
     /// The last `limit` lines, stderr marked, for failure messages.
-    func recentOutput(limit: Int = 40) -> String {
+    public func recentOutput(limit: Int = 40) -> String {
         let tail = lines.suffix(limit)
         guard !tail.isEmpty else { return "(no output)" }
         return tail.map { ($0.stream == .stderr ? "[stderr] " : "") + $0.text }.joined(separator: "\n")
@@ -118,7 +102,7 @@ final class ManagedProcess: Sendable {
     /// index `after` on (pass `lineCount` taken earlier to wait for a new occurrence).
     /// Fails early, with the output, if the process exits without printing it.
     @discardableResult
-    func waitForLine(containing text: String, after: Int = 0, timeout: Duration = .seconds(10)) throws -> String {
+    public func waitForLine(containing text: String, after: Int = 0, timeout: Duration = .seconds(10)) throws -> String {
         let deadline = ContinuousClock.now + timeout
         var exitedAt: ContinuousClock.Instant?
         while true {
@@ -143,20 +127,20 @@ final class ManagedProcess: Sendable {
     // MARK: Lifecycle
 
     /// Sends `signo` to the process (not its group).
-    func signal(_ signo: Int32) {
+    public func signal(_ signo: Int32) {
         guard !hasExited else { return }
         kill(pid, signo)
     }
 
     /// Whether the process has exited (reaping it if so).
-    var hasExited: Bool { reap(blocking: false) != nil }
+    public var hasExited: Bool { reap(blocking: false) != nil }
 
     /// Waits for the exit and returns its status: the exit code, or 128 + signal number when a
     /// signal killed it (the shell's convention). Nil if still running after `timeout`.
     /// Once it returns a status, `lines` holds all the output (unless a grandchild still
     /// holds the pipes open a second later).
     @discardableResult
-    func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
+    public func waitForExit(timeout: Duration = .seconds(10)) -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let status = reap(blocking: false) {
@@ -175,7 +159,7 @@ final class ManagedProcess: Sendable {
     /// SIGTERM, then SIGKILL to the whole group if still alive after `grace`; always reaps.
     /// Returns the exit status as `waitForExit` does.
     @discardableResult
-    func terminate(grace: Duration = .seconds(5)) -> Int32 {
+    public func terminate(grace: Duration = .seconds(5)) -> Int32 {
         signal(SIGTERM)
         if let code = waitForExit(timeout: grace) {
             killStragglers()

@@ -5,8 +5,8 @@ import Glibc
 /// A backend for the tests, on 127.0.0.1 (or ::1) and a port the kernel picked, served by the same
 /// event loop the monitor runs on: no threads, and what it does is decided by `behavior`
 /// at the moment a request arrives.
-final class LoopbackHTTPServer: EventHandler {
-    enum Behavior {
+public final class LoopbackHTTPServer: EventHandler {
+    public enum Behavior {
         /// Reads the request head, answers with these bytes and closes.
         case respond(String)
         /// Answers the first bytes, whatever they are (a TLS ClientHello has no blank line).
@@ -15,16 +15,16 @@ final class LoopbackHTTPServer: EventHandler {
         case hang
     }
 
-    var behavior: Behavior
-    let port: UInt16
-    private(set) var accepted = 0
-    private(set) var peerClosures = 0
+    public var behavior: Behavior
+    public let port: UInt16
+    public private(set) var accepted = 0
+    public private(set) var peerClosures = 0
     private let loop: EventLoop
     private var listener: Int32
     private var id = HandlerID.unregistered
     private var connections: [ServerConnection] = []
 
-    init(loop: EventLoop, behavior: Behavior, ipv6: Bool = false) throws {
+    public init(loop: EventLoop, behavior: Behavior, ipv6: Bool = false) throws {
         self.loop = loop
         self.behavior = behavior
         listener = try ipv6 ? Self.listenIPv6() : Self.listen(port: 0)
@@ -33,23 +33,23 @@ final class LoopbackHTTPServer: EventHandler {
         try loop.watch(listener, events: [.readable, .edgeTriggered], handler: id)
     }
 
-    static func ok(_ body: String = "ok") -> String { response(status: "200 OK", body: body) }
+    public static func ok(_ body: String = "ok") -> String { response(status: "200 OK", body: body) }
 
-    static func response(status: String, body: String) -> String {
+    public static func response(status: String, body: String) -> String {
         "HTTP/1.1 \(status)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
     }
 
-    var openConnections: Int { connections.filter { $0.fd >= 0 }.count }
+    public var openConnections: Int { connections.filter { $0.fd >= 0 }.count }
 
     /// Stops listening and closes every connection: the port now refuses.
-    func close() {
+    public func close() {
         if listener >= 0 { closeDescriptor(listener); listener = -1 }
         for connection in connections { connection.close() }
         connections.removeAll()
         loop.unregister(id)
     }
 
-    func handleEvent(_ events: EpollEvents, tag: UInt8) {
+    public func handleEvent(_ events: EpollEvents, tag: UInt8) {
         while listener >= 0 {
             let fd = cl_accept4(listener, nil, nil)
             guard fd >= 0 else { return }
@@ -78,7 +78,7 @@ final class LoopbackHTTPServer: EventHandler {
         connection.close()
     }
 
-    static func listen(port: UInt16) throws -> Int32 {
+    public static func listen(port: UInt16) throws -> Int32 {
         let fd = cl_socket_nonblock(AF_INET, Int32(SOCK_STREAM.rawValue))
         guard fd >= 0 else { throw SystemError(errno: errno, call: "socket") }
         var one: Int32 = 1
@@ -98,7 +98,7 @@ final class LoopbackHTTPServer: EventHandler {
         return fd
     }
 
-    static func listenIPv6() throws -> Int32 {
+    public static func listenIPv6() throws -> Int32 {
         let fd = cl_socket_nonblock(AF_INET6, Int32(SOCK_STREAM.rawValue))
         guard fd >= 0 else { throw SystemError(errno: errno, call: "socket") }
         var address = sockaddr_in6()
@@ -116,7 +116,7 @@ final class LoopbackHTTPServer: EventHandler {
     }
 
     /// The port of a bound socket; sin_port and sin6_port sit at the same offset.
-    static func boundPort(_ fd: Int32) -> UInt16 {
+    public static func boundPort(_ fd: Int32) -> UInt16 {
         var address = sockaddr_in6()
         var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         _ = withUnsafeMutablePointer(to: &address) {
@@ -126,7 +126,7 @@ final class LoopbackHTTPServer: EventHandler {
     }
 
     /// A loopback port with nothing listening on it: connecting there is refused.
-    static func refusingPort() throws -> UInt16 {
+    public static func refusingPort() throws -> UInt16 {
         let fd = try listen(port: 0)
         defer { closeDescriptor(fd) }
         return boundPort(fd)

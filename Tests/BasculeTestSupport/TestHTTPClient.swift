@@ -4,55 +4,63 @@ import Glibc
 #endif
 
 /// A response as a test sees it.
-struct TestHTTPResponse {
-    var status: Int
-    var headers: [(name: String, value: String)]
-    var body: [UInt8]
+public struct TestHTTPResponse {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
 
     /// First value of a header, matched case-insensitively.
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         let wanted = name.lowercased()
         return headers.first { $0.name.lowercased() == wanted }?.value
     }
 
-    var bodyText: String { String(decoding: body, as: UTF8.self) }
+    public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
 /// What a streaming download saw.
-struct TestDownload {
-    var status: Int
-    var headers: [(name: String, value: String)]
+public struct TestDownload {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
     /// Body bytes handed to the callback.
-    var bytesReceived: UInt64
+    public var bytesReceived: UInt64
     /// True when the whole declared body arrived; false when stopped early by `stopAfter`.
-    var complete: Bool
+    public var complete: Bool
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         let wanted = name.lowercased()
         return headers.first { $0.name.lowercased() == wanted }?.value
     }
 }
 
-struct TestHTTPError: Error, CustomStringConvertible {
-    let description: String
+public struct TestHTTPError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) { self.description = description }
 }
 
 /// A minimal blocking HTTP/1.1 client for loopback tests. Bodies are delimited by
 /// Content-Length or by the server closing; chunked encoding is not supported (nothing
 /// here sends it). Every socket operation is bounded by `timeout`.
-struct TestHTTPClient {
-    var host = "127.0.0.1"
-    var timeout: Duration = .seconds(10)
+public struct TestHTTPClient {
+    public var host = "127.0.0.1"
+    public var timeout: Duration = .seconds(10)
     /// The local address to connect from (any of 127.0.0.0/8 on loopback), for client hashing.
-    var source: String?
+    public var source: String?
+
+    public init(host: String = "127.0.0.1", timeout: Duration = .seconds(10), source: String? = nil) {
+        self.host = host
+        self.timeout = timeout
+        self.source = source
+    }
 
     /// One GET on a fresh connection (`Connection: close`).
-    func get(port: UInt16, path: String, headers: [(String, String)] = []) throws -> TestHTTPResponse {
+    public func get(port: UInt16, path: String, headers: [(String, String)] = []) throws -> TestHTTPResponse {
         try request("GET", port: port, path: path, headers: headers)
     }
 
     /// One request on a fresh connection (`Connection: close`).
-    func request(_ method: String, port: UInt16, path: String, headers: [(String, String)] = [],
+    public func request(_ method: String, port: UInt16, path: String, headers: [(String, String)] = [],
                  body: [UInt8] = []) throws -> TestHTTPResponse {
         let connection = try connect(port: port)
         defer { connection.close() }
@@ -60,14 +68,14 @@ struct TestHTTPClient {
     }
 
     /// A keep-alive connection for several requests in a row.
-    func connect(port: UInt16) throws -> HTTPClientConnection {
+    public func connect(port: UInt16) throws -> HTTPClientConnection {
         try HTTPClientConnection(socket: TCPClient(host: host, port: port, timeout: timeout, source: source), host: host, port: port)
     }
 
     /// Streams a GET's body into `onBody` without keeping it, stopping (and closing the
     /// connection) once `stopAfter` body bytes arrived, if given. The callback gets exactly the
     /// bytes up to that limit, so a test can hash the first K bytes and resume with a Range.
-    func download(port: UInt16, path: String, headers: [(String, String)] = [], stopAfter: UInt64? = nil,
+    public func download(port: UInt16, path: String, headers: [(String, String)] = [], stopAfter: UInt64? = nil,
                   onBody: (UnsafeRawBufferPointer) throws -> Void) throws -> TestDownload {
         let connection = try connect(port: port)
         defer { connection.close() }
@@ -77,22 +85,22 @@ struct TestHTTPClient {
 }
 
 /// One client connection that can carry several requests (HTTP/1.1 keep-alive).
-final class HTTPClientConnection {
-    let socket: TCPClient
+public final class HTTPClientConnection {
+    public let socket: TCPClient
     private let hostHeader: String
     /// Bytes read past the current response (the start of the next one, or body bytes).
     private var buffered: [UInt8] = []
     private var peerClosed = false
 
-    init(socket: TCPClient, host: String, port: UInt16) {
+    public init(socket: TCPClient, host: String, port: UInt16) {
         self.socket = socket
         hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
-    func close() { socket.close() }
+    public func close() { socket.close() }
 
     /// Sends a request and reads the whole response.
-    func request(_ method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> TestHTTPResponse {
+    public func request(_ method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = []) throws -> TestHTTPResponse {
         try sendRequest(method, path: path, headers: headers, body: body)
         let (status, responseHeaders) = try readHead()
         var response = TestHTTPResponse(status: status, headers: responseHeaders, body: [])
@@ -102,13 +110,13 @@ final class HTTPClientConnection {
         return response
     }
 
-    func get(_ path: String, headers: [(String, String)] = []) throws -> TestHTTPResponse {
+    public func get(_ path: String, headers: [(String, String)] = []) throws -> TestHTTPResponse {
         try request("GET", path: path, headers: headers)
     }
 
     /// As `TestHTTPClient.download`, on this connection. Stopping early leaves the connection
     /// unusable for further requests (the rest of the body is still in flight).
-    func download(path: String, headers: [(String, String)] = [], stopAfter: UInt64? = nil,
+    public func download(path: String, headers: [(String, String)] = [], stopAfter: UInt64? = nil,
                   onBody: (UnsafeRawBufferPointer) throws -> Void) throws -> TestDownload {
         try sendRequest("GET", path: path, headers: headers, body: [])
         let (status, responseHeaders) = try readHead()
@@ -121,7 +129,7 @@ final class HTTPClientConnection {
     }
 
     /// Sends raw bytes (for malformed-request tests), then reads one response.
-    func sendRaw(_ bytes: [UInt8]) throws -> TestHTTPResponse {
+    public func sendRaw(_ bytes: [UInt8]) throws -> TestHTTPResponse {
         try socket.sendAll(bytes)
         let (status, responseHeaders) = try readHead()
         var response = TestHTTPResponse(status: status, headers: responseHeaders, body: [])

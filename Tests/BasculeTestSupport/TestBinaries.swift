@@ -6,16 +6,16 @@ import Glibc
 /// (`.build/debug/`, `.build/x86_64-unknown-linux-gnu/debug/`, or inside an `.xctest` bundle).
 ///
 /// `swift test` builds the executables too; set `BASCULE_BIN_DIR` to test other binaries.
-enum TestBinaries {
-    struct NotFound: Error, CustomStringConvertible {
-        let description: String
+public enum TestBinaries {
+    public struct NotFound: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    static func backend() throws -> String { try path(of: "bascule-backend") }
-    static func bascule() throws -> String { try path(of: "bascule") }
+    public static func backend() throws -> String { try path(of: "bascule-backend") }
+    public static func bascule() throws -> String { try path(of: "bascule") }
 
     /// The absolute path of the executable `name`.
-    static func path(of name: String) throws -> String {
+    public static func path(of name: String) throws -> String {
         if let override = getenv("BASCULE_BIN_DIR") {
             let candidate = String(decoding: override.utf8Bytes, as: UTF8.self) + "/" + name
             if isExecutable(candidate) { return candidate }

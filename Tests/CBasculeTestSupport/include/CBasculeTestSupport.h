@@ -1,0 +1,24 @@
+#ifndef C_BASCULE_TEST_SUPPORT_H
+#define C_BASCULE_TEST_SUPPORT_H
+
+#include <sys/types.h>
+
+/// Starts `path` with `argv` and `envp` (NULL-terminated) in `directory` (NULL: the caller's)
+/// and a new process group, stdin on
+/// /dev/null, stdout and stderr on the given descriptors, signal mask and ignored signals reset.
+/// The child asks the kernel (PR_SET_PDEATHSIG) to SIGKILL it when its parent dies, so a test
+/// runner that crashes or is killed cannot leave it running. Returns 0 and the pid, or an errno
+/// (that of execve when the program could not be started).
+///
+/// PDEATHSIG fires when the *thread* that forked exits, not the process: every spawn is made on
+/// one thread that lives as long as the process, never on the caller's (a pool thread may end).
+int bts_spawn_guarded(const char *path, char *const argv[], char *const envp[], const char *directory,
+                      int stdout_fd, int stderr_fd, pid_t *pid);
+
+/// For the guard's own test: forks an intermediate process that starts `path` (with the guard
+/// when `guarded` is non-zero), writes the child's pid (a pid_t) to `report_fd`, then waits to be
+/// killed. Returns 0 and the intermediate's pid, or an errno.
+int bts_spawn_through_intermediate(const char *path, char *const argv[], char *const envp[],
+                                   int guarded, int report_fd, pid_t *intermediate);
+
+#endif
