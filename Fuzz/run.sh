@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Builds one libFuzzer target and runs it: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
-# Targets: proxy-parser, access-list, address, config-loader, admin-request, client-hello (see Fuzz/Targets/). The corpus grows in
-# Fuzz/corpus/TARGET (keep it: it is the regression suite); crashes land in Fuzz/crashes/.
+# Builds one libFuzzer target and runs it:
+#   Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]   fuzz, starting from Fuzz/seeds/TARGET
+#   Fuzz/run.sh TARGET reseed                         rewrite Fuzz/seeds/TARGET from the corpus
+# Targets: proxy-parser, access-list, address, config-loader, admin-request, client-hello (see Fuzz/Targets/).
+# Fuzz/seeds/TARGET (in git) is a minimised seed set: every edge the full corpus reached, plus the
+# hand-written seed-* inputs. The full corpus grows in Fuzz/corpus/TARGET (not in git); a fresh
+# checkout regenerates it by fuzzing. Crashes land in Fuzz/crashes/TARGET/ (not in git).
 #
 # SwiftPM cannot give one executable libFuzzer's main without touching Package.swift, so the
 # harness is compiled with swiftc together with the BasculeProxy files it exercises, as a
 # module named BasculeProxy, against BasculeConfig, BasculePosix and BasculeEventLoop built beside it.
 set -euo pipefail
 
-target=${1:?usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]}
-seconds=${2:?usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]}
+usage="usage: Fuzz/run.sh TARGET SECONDS [libFuzzer flags...] | Fuzz/run.sh TARGET reseed"
+target=${1:?$usage}
+seconds=${2:?$usage}
 shift 2
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +30,7 @@ case "$target" in
   *) echo "unknown target $target (proxy-parser, access-list, address, config-loader, admin-request, client-hello)" >&2; exit 64 ;;
 esac
 
-mkdir -p "$build/modules" "$build/CLinux" "$fuzz/corpus/$target" "$fuzz/crashes/$target"
+mkdir -p "$build/modules" "$build/CLinux" "$fuzz/corpus/$target" "$fuzz/seeds/$target" "$fuzz/crashes/$target"
 cat > "$build/CLinux/module.modulemap" <<MAP
 module CLinux {
     header "$root/Sources/CLinux/include/CLinux.h"
@@ -83,5 +88,16 @@ case "$target" in
 esac
 
 cd "$fuzz"
+if [ "$seconds" = reseed ]; then
+  # Edges only (-use_counters=0): one input per newly covered edge rather than per hit-count
+  # bucket, which keeps the committed set small (~5x fewer files) at the same edge coverage.
+  fresh=$(mktemp -d "$fuzz/.build/seeds-$target.XXXXXX")
+  cp "seeds/$target"/seed-* "$fresh"/ 2>/dev/null || true
+  "$build/$target" -merge=1 -use_counters=0 -max_len=4096 "$fresh" "seeds/$target" "corpus/$target"
+  rm -r "seeds/$target" && mv "$fresh" "seeds/$target"
+  echo "seeds/$target: $(find "seeds/$target" -type f | wc -l) inputs, $(du -s --apparent-size -B1 "seeds/$target" | cut -f1) bytes"
+  exit 0
+fi
+# New inputs are written to the first directory only: the seeds stay as committed.
 exec "$build/$target" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
-  -artifact_prefix="$fuzz/crashes/$target/" "$@" "corpus/$target"
+  -artifact_prefix="$fuzz/crashes/$target/" "$@" "corpus/$target" "seeds/$target"
