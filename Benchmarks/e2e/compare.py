@@ -20,7 +20,6 @@ import json
 import os
 import re
 import resource
-import select
 import shutil
 import signal
 import socket
@@ -30,6 +29,10 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from basculebench import (CLK_TCK, Proc, Servers, free_port, http_get, metric_sum, metrics,  # noqa: E402
+                          parse_wrk, renice, status_kib, write_json)
 
 PROXIES = ("bascule", "haproxy", "nginx")
 WRK_SCENARIOS = {
@@ -49,7 +52,6 @@ STREAM_MODULE_CANDIDATES = (
     "/usr/lib64/nginx/modules/ngx_stream_module.so",
     "/usr/share/nginx/modules/ngx_stream_module.so",
 )
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS_DIR = os.path.join(os.path.dirname(HERE), "results")  # Benchmarks/results (git-ignored)
@@ -62,185 +64,12 @@ JSON_SCHEMA = 2
 
 # ---------------------------------------------------------------- processes
 
-def free_port():
-    # Bind to port 0 and let the kernel pick; the tiny race before the
-    # server binds it is acceptable on a benchmark box.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-NICE = 0  # set from --nice
-STARTED = []  # every Proc ever started: main's finally stops whatever a phase left running
-
-
-def renice(pid):
-    """Give a process we started our priority. Every server and wrk runs in its
-    own session (so it can be killed as a group), and with autogroup scheduling
-    (Linux default) each session is its own scheduling group: plain nice then
-    does nothing against other sessions. The autogroup's nice does."""
-    if NICE:
-        try:
-            with open(f"/proc/{pid}/autogroup", "w") as f:
-                f.write(str(NICE))
-        except OSError:
-            pass  # no autogroup (kernel without it): the inherited nice applies
-
-
 def pin(cpus):
     return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
 
 
 def nofile_hard():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-
-
-class Proc:
-    """A started process: own session (so we can kill its whole group) and
-    stderr captured to a file, shown if it dies. `pipes`: stdin and stdout are
-    pipes to us (the idle-connection client) instead of /dev/null and the file."""
-
-    def __init__(self, name, argv, port, workdir, pipes=False):
-        self.name, self.port = name, port
-        self.admin_port = None
-        self.errpath = os.path.join(workdir, f"{name}.stderr")
-        self.errfile = open(self.errpath, "wb")
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE if pipes else self.errfile,
-                                  stderr=self.errfile, start_new_session=True)
-        STARTED.append(self)
-        renice(self.p.pid)
-
-    def stderr_tail(self):
-        with open(self.errpath, "rb") as f:
-            return f.read()[-4000:].decode(errors="replace")
-
-    def wait_ready(self, timeout=15.0):
-        # Ready = the port accepts a TCP connection. Fail loudly, with the
-        # server's own stderr, if it exits or never listens.
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.p.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with status {self.p.returncode} "
-                                   f"before listening on {self.port}:\n{self.stderr_tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not accepting on 127.0.0.1:{self.port} after "
-                           f"{timeout}s:\n{self.stderr_tail()}")
-
-    def read_line(self, timeout):
-        """One line from a `pipes` process's stdout, or an error with its stderr."""
-        deadline = time.monotonic() + timeout
-        buf = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.p.stdout], [], [], 0.5)
-            if ready:
-                chunk = os.read(self.p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                buf += chunk
-                if b"\n" in buf:
-                    return buf.split(b"\n", 1)[0].decode()
-            elif self.p.poll() is not None:
-                break
-        raise RuntimeError(f"{self.name}: no answer within {timeout}s (status "
-                           f"{self.p.poll()}):\n{self.stderr_tail()}")
-
-    def alive_check(self):
-        if self.p.poll() is not None:
-            raise RuntimeError(f"{self.name} died (status {self.p.returncode}):\n"
-                               f"{self.stderr_tail()}")
-
-    def pids(self):
-        return tree_pids(self.p.pid)
-
-    def cpu_seconds(self):
-        # utime+stime of the process and its descendants (nginx's worker is a
-        # child of its master). /proc/PID/stat counts every thread of a process.
-        total = 0
-        for pid in self.pids():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
-            except (OSError, IndexError):
-                pass
-        return total / CLK_TCK
-
-    def stop(self):
-        if self.p.stdin:
-            try:
-                self.p.stdin.close()
-            except OSError:
-                pass
-        if self.p.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 3)):
-                try:
-                    os.killpg(self.p.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.p.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        if self.p.stdout:
-            self.p.stdout.close()
-        self.errfile.close()
-
-
-class Servers:
-    """The processes of one phase, stopped in reverse order when the phase ends
-    (also on an error or Ctrl-C), so phases never see each other's servers."""
-
-    def __init__(self):
-        self.procs = []
-
-    def add(self, proc):
-        self.procs.append(proc)
-        return proc
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for p in reversed(self.procs):
-            p.stop()
-
-
-def tree_pids(root):
-    children = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def status_kib(pids, key):
-    """Sum of a /proc/PID/status field (kB) over processes: VmRSS, RssAnon."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith(key + ":"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 def fd_count(pids):
@@ -416,9 +245,7 @@ def start_proxy(kind, label, work, backend_port, cpus, args, workers=None, maxco
         admin_port = free_port()
         if observed:
             observed = dict(observed, access_log=os.path.join(d, "access.log"))
-        with open(path, "w") as f:
-            json.dump(bascule_conf(port, backend_port, admin_port, workers, maxconn, hold,
-                                   observed), f, indent=2)
+        write_json(path, bascule_conf(port, backend_port, admin_port, workers, maxconn, hold, observed))
         argv = [args.bascule_bin, "run", "--config", path]
     elif kind == "haproxy":
         path = os.path.join(d, "haproxy.cfg")
@@ -432,7 +259,7 @@ def start_proxy(kind, label, work, backend_port, cpus, args, workers=None, maxco
         argv = ["nginx", "-e", "stderr", "-p", d, "-c", path]
     else:
         raise ValueError(kind)
-    proc = Proc(label, pin(cpus) + argv, port, work)
+    proc = Proc(label, pin(cpus) + argv, work, port=port)
     proc.admin_port = admin_port
     proc.wait_ready()
     return proc
@@ -451,38 +278,22 @@ def start_http_backend(work, cpus):
     with open(os.path.join(bdir, "nginx.conf"), "w") as f:
         f.write(backend_conf(bdir, port))
     proc = Proc("backend", pin(cpus) + ["nginx", "-e", "stderr", "-p", bdir,
-                "-c", os.path.join(bdir, "nginx.conf")], port, work)
+                "-c", os.path.join(bdir, "nginx.conf")], work, port=port)
     proc.wait_ready()
     return proc
 
 
 # ---------------------------------------------------------------- wrk
 
-UNITS_TIME = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
-UNITS_BYTES = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+# What a wrk run contributes to a result (the JSON schema's keys).
+WRK_KEYS = ("requests", "rps", "bytes_per_s", "p50_ms", "p99_ms", "socket_errors", "non2xx", "errors")
 
 
-def parse_wrk(out):
-    def num_unit(pattern, units):
-        m = re.search(pattern, out)
-        return float(m.group(1)) * units[m.group(2)] if m else None
-
-    done, rps = re.search(r"(\d+) requests in", out), re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not done or not rps:
+def wrk_figures(out):
+    r = parse_wrk(out)
+    if r["rps"] is None:
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
-    r = {
-        "requests": int(done.group(1)),
-        "rps": float(rps.group(1)),
-        "bytes_per_s": num_unit(r"Transfer/sec:\s+([\d.]+)(\w+)", UNITS_BYTES),
-        "p50_ms": num_unit(r"\n\s+50%\s+([\d.]+)(\w+)", UNITS_TIME),
-        "p99_ms": num_unit(r"\n\s+99%\s+([\d.]+)(\w+)", UNITS_TIME),
-    }
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    r["socket_errors"] = sum(map(int, m.groups())) if m else 0
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    r["non2xx"] = int(m.group(1)) if m else 0
-    r["errors"] = r["socket_errors"] + r["non2xx"]
-    return r
+    return {k: r[k] for k in WRK_KEYS}
 
 
 def run_wrk(url, connections, duration, close, cpus):
@@ -491,7 +302,7 @@ def run_wrk(url, connections, duration, close, cpus):
         argv += ["-H", "Connection: close"]
     p = subprocess.Popen(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
-    renice(p.pid)
+    renice(p.pid, Proc.autogroup_nice)
     try:
         out = p.communicate(timeout=duration + 30)[0].decode(errors="replace")
     finally:
@@ -511,7 +322,7 @@ def measure(port, path, conns, duration, keepalive, proxy, backend, load_cpus, p
     out = run_wrk(f"http://127.0.0.1:{port}{path}", conns, duration, not keepalive, load_cpus)
     wall = time.monotonic() - t0
     ru1, ct1 = os.times(), cpu_times()
-    r = parse_wrk(out)
+    r = wrk_figures(out)
     r["duration"], r["wall_s"] = duration, wall
     r["mb_per_s"] = r["bytes_per_s"] / 1e6 if r["bytes_per_s"] else None
     # wrk is our only child reaped during the run, so children times = wrk.
@@ -553,7 +364,7 @@ def check_targets(ports, procs, paths, connections, load_cpus):
                 got = http_get_len(port, path)
             except (OSError, RuntimeError) as e:  # e.g. a proxy that accepts but never relays
                 raise RuntimeError(f"{t}: GET {path} failed: {e!r}" + (
-                    f"\n{procs[t].stderr_tail()}" if t in procs else ""))
+                    f"\n{procs[t].tail()}" if t in procs else ""))
             if got != size:
                 raise RuntimeError(f"{t}: GET {path} returned {got} bytes, expected {size}")
         run_wrk(f"http://127.0.0.1:{port}/small", connections, 1, False, load_cpus)
@@ -797,16 +608,6 @@ class Scraper(threading.Thread):
                 self.failed += 1
 
 
-def metric_sum(port, name):
-    """Sum of every sample of a Prometheus metric on the admin port."""
-    text = http_get(port, "/metrics").decode(errors="replace")
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            total += float(line.rsplit(None, 1)[1])
-    return total
-
-
 def wait_ready_admin(proc, timeout=15.0):
     """Bascule with health checks refuses clients until the backend has passed `rise`
     checks: wait for /readyz 200."""
@@ -818,7 +619,7 @@ def wait_ready_admin(proc, timeout=15.0):
             return
         except (OSError, RuntimeError):
             time.sleep(0.2)
-    raise RuntimeError(f"{proc.name}: /readyz not 200 after {timeout}s:\n{proc.stderr_tail()}")
+    raise RuntimeError(f"{proc.name}: /readyz not 200 after {timeout}s:\n{proc.tail()}")
 
 
 def phase_overhead(args, work, placement_):
@@ -851,13 +652,12 @@ def phase_overhead(args, work, placement_):
             time.sleep(max(10, 2 * args.duration))
             idle_s = time.monotonic() - t0
             idle = {t: 1000 * (p.cpu_seconds() - idle0[t]) / idle_s for t, p in procs.items()}
-            checks0 = metric_sum(procs[observed].admin_port, "bascule_health_checks_total")
+            checks0 = metric_sum(metrics(procs[observed].admin_port), "bascule_health_checks_total")
             runs = wrk_rounds(args, {t: (p.port, p) for t, p in procs.items()},
                               OVERHEAD_WORKLOADS, backend, load_cpus, proxy_cpus)
-            checks = metric_sum(procs[observed].admin_port, "bascule_health_checks_total") - checks0
-            logged = metric_sum(procs[observed].admin_port, "bascule_access_log_lines_total")
-            dropped = metric_sum(procs[observed].admin_port,
-                                 "bascule_access_log_dropped_lines_total")
+            checks = metric_sum(metrics(procs[observed].admin_port), "bascule_health_checks_total") - checks0
+            logged = metric_sum(metrics(procs[observed].admin_port), "bascule_access_log_lines_total")
+            dropped = metric_sum(metrics(procs[observed].admin_port), "bascule_access_log_dropped_lines_total")
         finally:
             scraper.stopping.set()
             scraper.join(5)
@@ -975,7 +775,7 @@ def run_iperf3(port, nbytes, cpus):
                         "-J", "--connect-timeout", "5000"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
-    renice(p.pid)
+    renice(p.pid, Proc.autogroup_nice)
     try:
         # Generous: 10 GiB at 200 Mbit/s is ~7 min; a wedged run still ends.
         out = p.communicate(timeout=60 + nbytes / 25e6)[0].decode(errors="replace")
@@ -1007,7 +807,7 @@ def phase_stream(args, work, proxies, placement_):
     with Servers() as s:
         sport = free_port()
         server = s.add(Proc("iperf3-server", pin(load_cpus) + [
-            "iperf3", "-s", "-B", "127.0.0.1", "-p", str(sport)], sport, work))
+            "iperf3", "-s", "-B", "127.0.0.1", "-p", str(sport)], work, port=sport))
         server.wait_ready()
         time.sleep(0.2)  # iperf3 logs and drops wait_ready's empty connection; let it settle
         procs = {name: s.add(start_proxy(name, name, work, sport, proxy_cpus, args, hold=True))
@@ -1135,7 +935,7 @@ def memory_run(args, work, target, count, backend_port, cpus):
         (socks0, tcp0), slab0 = sockstat(), meminfo_kib("Slab")
         client = s.add(Proc(f"idle-client-{target}", pin(cpus["load"]) + [
             sys.executable, os.path.join(HERE, "idle_peers.py"), "open", "--port", str(port),
-            "--count", str(count), "--payload", str(args.idle_payload)], None, work, pipes=True))
+            "--count", str(count), "--payload", str(args.idle_payload)], work, pipes=True))
         res = json.loads(client.read_line(timeout=180))
         time.sleep(1.0)  # let the proxy finish its bookkeeping of the last connections
         pids = proxy.pids() if proxy else []
@@ -1182,7 +982,7 @@ def phase_memory(args, work, proxies, placement_):
         bport = free_port()
         holder = s.add(Proc("idle-backend", pin(load_cpus) + [
             sys.executable, os.path.join(HERE, "idle_peers.py"), "accept", "--port", str(bport)],
-            bport, work))
+            work, port=bport))
         holder.wait_ready()
         for rnd in range(args.rounds):
             k = rnd % len(targets)
@@ -1327,8 +1127,7 @@ def main():
     if args.nice:
         # Set on ourselves so every child (servers, wrk) inherits it; renice()
         # does the same for each child's autogroup.
-        global NICE
-        NICE = args.nice
+        Proc.autogroup_nice = args.nice
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     # SIGTERM/SIGHUP -> exception, so the finally below still stops everything.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1380,7 +1179,7 @@ def main():
                 result["memory"] = phase_memory(args, work, proxies, place)
             save()
     finally:
-        for p in reversed(STARTED):
+        for p in reversed(Proc.started):
             p.stop()
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
@@ -1409,19 +1208,6 @@ def summary(result):
                              ("connections", "kib_per_conn", "anon_kib_per_conn",
                               "kernel_slab_kib_per_conn"))
     return out
-
-
-def http_get(port, path):
-    # Minimal one-shot GET; returns the body, or raises unless the status is 200.
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(1 << 16):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"port {port} GET {path}: {head[:200]!r}")
-    return body
 
 
 def http_get_len(port, path):

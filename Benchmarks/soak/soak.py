@@ -22,95 +22,21 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from basculebench import (HOST, Abort, Proc, free_port, metric_sum, metrics, parse_wrk,  # noqa: E402
+                          status, wait_for, write_json)
+
 MIB = 1024 * 1024
 BULK_SIZE = 32 * MIB
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-class Abort(Exception):
-    """The run cannot go on (distinct from a bound being exceeded)."""
 
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def free_port():
-    # Port 0 -> the kernel picks a free one; the tiny race before our server
-    # binds it is acceptable here.
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 # ---------------------------------------------------------------- processes
-
-class Proc:
-    """A started process in its own session (killed as a group), stdout and
-    stderr to one file we can poll for a line and show when it dies."""
-
-    def __init__(self, name, argv, workdir):
-        self.name, self.argv = name, argv
-        self.outpath = os.path.join(workdir, f"{name}.log")
-        self.out = open(self.outpath, "ab")
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self):
-        return self.p.pid
-
-    def tail(self, n=3000):
-        with open(self.outpath, "rb") as f:
-            return f.read()[-n:].decode(errors="replace")
-
-    def wait_line(self, pattern, timeout=20.0, start=0):
-        """Wait for a line matching pattern written after byte offset start."""
-        rx = re.compile(pattern, re.M)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with open(self.outpath, "rb") as f:
-                f.seek(start)
-                m = rx.search(f.read().decode(errors="replace"))
-            if m:
-                return m
-            if self.p.poll() is not None:
-                raise Abort(f"{self.name} exited ({self.p.returncode}) before '{pattern}':\n"
-                            f"{self.tail()}")
-            time.sleep(0.05)
-        raise Abort(f"{self.name}: no '{pattern}' after {timeout}s:\n{self.tail()}")
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def kill9(self):
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.p.wait()
-        self.out.close()
-
-    def stop(self, grace=5.0):
-        """SIGTERM, then SIGKILL after grace. Returns the exit status."""
-        if self.p.poll() is None:
-            for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-                try:
-                    os.killpg(self.p.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.p.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        if not self.out.closed:
-            self.out.close()
-        return self.p.returncode
-
 
 class Backend:
     """One bascule-backend; restartable on the same port after a kill -9."""
@@ -180,38 +106,6 @@ def bascule_config(ports, backends, with_extra, workers):
              "healthCheck": tcp_check, "backends": echo, "retries": 2},
         ],
     }
-
-
-def write_config(path, cfg):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(cfg, f, indent=2)
-    os.replace(tmp, path)  # atomic: a SIGHUP never reads a half-written file
-
-
-def http_get(port, path, timeout=3.0):
-    with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
-        return r.read().decode()
-
-
-def metrics(admin_port):
-    out = {}
-    for line in http_get(admin_port, "/metrics").splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                pass
-    return out
-
-
-def metric_sum(m, name):
-    return sum(v for k, v in m.items() if k == name or k.startswith(name + "{"))
-
-
-def status(admin_port):
-    return json.loads(http_get(admin_port, "/status"))
 
 
 def active_connections(st):
@@ -409,25 +303,6 @@ def echo_loop(port, stop, counters, chaos):
             stop.wait(0.05)  # no tight loop while the echo backend is down
 
 
-WRK_ERR = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
-
-
-def parse_wrk(out):
-    m = re.search(r"(\d+) requests in", out)
-    r = {"requests": int(m.group(1)) if m else 0,
-         "connect": 0, "read": 0, "write": 0, "timeout": 0, "non2xx": 0}
-    m = WRK_ERR.search(out)
-    if m:
-        r.update(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if m:
-        r["non2xx"] = int(m.group(1))
-    r["errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"] + r["non2xx"]
-    if not re.search(r"requests in", out):
-        r["raw"] = out[-1500:]
-    return r
-
-
 class Traffic:
     """wrk keep-alive + wrk one-request-per-connection + bulk + echo threads."""
 
@@ -476,19 +351,6 @@ class Traffic:
 
 # ---------------------------------------------------------------- main run
 
-def wait_for(pred, timeout, what, interval=0.25):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except OSError as e:
-            last = e
-        time.sleep(interval)
-    raise Abort(f"timed out after {timeout}s waiting for {what} ({last})")
-
-
 def run(args, work, procs):
     t0 = time.monotonic()
     counters, chaos = Counters(), Chaos()
@@ -499,7 +361,7 @@ def run(args, work, procs):
     ports = {"web": free_port(), "echo": free_port(), "admin": free_port()}
     cfg_path = os.path.join(work, "config.json")
     extra = False
-    write_config(cfg_path, bascule_config(ports, backends, extra, args.workers))
+    write_json(cfg_path, bascule_config(ports, backends, extra, args.workers))
 
     bascule = Proc("bascule", [args.bascule_bin, "run", "--config", cfg_path], work)
     procs.append(bascule)
@@ -515,7 +377,7 @@ def run(args, work, procs):
 
     def reload(with_extra):
         nonlocal sighups
-        write_config(cfg_path, bascule_config(ports, backends, with_extra, args.workers))
+        write_json(cfg_path, bascule_config(ports, backends, with_extra, args.workers))
         os.kill(pid, signal.SIGHUP)
         sighups += 1
 
