@@ -23,15 +23,6 @@ struct DashboardBrowserTests {
         return (run.status, run.stdout.joined(separator: "\n"))
     }
 
-    /// Polls a condition every 10 ms for up to 5 s.
-    private func waitUntil(_ what: String, _ condition: () throws -> Bool) throws {
-        let deadline = ContinuousClock.now + .seconds(5)
-        while try !condition() {
-            guard ContinuousClock.now < deadline else { throw CancellationError() }
-            usleep(10_000)
-        }
-    }
-
     @Test func showsEveryBackendItsStateAndTheServiceChartsInChromium() throws {
         guard Self.chromium != nil else {
             print("skipping the browser check: chromium is not installed (apt-get install chromium)")
@@ -82,7 +73,7 @@ struct DashboardBrowserTests {
                 $0[0].backends[0].bytesOut += UInt64(burst) << 20
             }
             let before = try samples()
-            try waitUntil("a history sample after step \(step)") { try samples() > before }
+            try waitUntil("a history sample after step \(step)", timeout: .seconds(5), poll: .milliseconds(10)) { try samples() > before }
         }
 
         let dom = try runBrowser(["--virtual-time-budget=3000", "--dump-dom", url])

@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -33,15 +34,15 @@ struct MonitoringPackTests {
     }
 
     @Test func promtoolFindsNothingToSayAboutThePage() throws {
-        guard let promtool = findExecutable("promtool") else {
+        guard let promtool = CommandRun.which("promtool") else {
             print("skipping promtool check metrics: promtool is not installed (Debian: apt-get install prometheus)")
             return
         }
         let (balancer, page, _) = try Self.richPage()
         let path = balancer.directory + "/metrics.txt"
         try page.write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try runToCompletion("/bin/sh", ["-c", "'\(promtool)' check metrics < '\(path)'"])
-        #expect(result.status == 0 && result.output.isEmpty, "promtool check metrics:\n\(result.output)")
+        let result = try CommandRun.run("/bin/sh", ["-c", "'\(promtool)' check metrics < '\(path)'"])
+        #expect(result.status == 0 && result.text.isEmpty, "promtool check metrics:\n\(result.text)")
     }
 
     @Test func everyDashboardQueryNamesMetricsThatARealPageHas() throws {
@@ -73,16 +74,16 @@ struct MonitoringPackTests {
             #expect(names.contains(name), "alerts.yml uses \(name), which the page does not have")
         }
 
-        guard let promtool = findExecutable("promtool") else {
+        guard let promtool = CommandRun.which("promtool") else {
             print("skipping promtool check/test rules: promtool is not installed (Debian: apt-get install prometheus)")
             return
         }
         let directory = Self.repository.appendingPathComponent("monitoring").path
-        let check = try runToCompletion("/bin/sh", ["-c", "cd '\(directory)' && '\(promtool)' check rules alerts.yml"])
-        #expect(check.status == 0, "promtool check rules:\n\(check.output)")
-        let test = try runToCompletion("/bin/sh", ["-c", "cd '\(directory)' && '\(promtool)' test rules alerts.test.yml"])
-        #expect(test.status == 0 && test.output.contains("SUCCESS"), "promtool test rules:\n\(test.output)")
-        print("promtool test rules monitoring/alerts.test.yml: \(test.output.split(separator: "\n").last ?? "")")
+        let check = try CommandRun.run("/bin/sh", ["-c", "cd '\(directory)' && '\(promtool)' check rules alerts.yml"])
+        #expect(check.status == 0, "promtool check rules:\n\(check.text)")
+        let test = try CommandRun.run("/bin/sh", ["-c", "cd '\(directory)' && '\(promtool)' test rules alerts.test.yml"])
+        #expect(test.status == 0 && test.text.contains("SUCCESS"), "promtool test rules:\n\(test.text)")
+        print("promtool test rules monitoring/alerts.test.yml: \(test.text.split(separator: "\n").last ?? "")")
     }
 
     /// The downtime and transition counters follow a backend killed and started again.

@@ -6,8 +6,10 @@ import Glibc
 public struct CommandRun {
     public var status: Int32
     public var stdout: [String]
-    /// Both streams, for failure messages.
+    /// The last 60 lines of both streams, stderr marked, for failure messages.
     public var output: String
+    /// Every line of both streams in arrival order, unmarked ("" when it printed nothing).
+    public var text: String
 
     /// Runs `executable` with `arguments` (in `directory`, if given), waits at most `timeout`
     /// (then kills it and throws).
@@ -21,7 +23,7 @@ public struct CommandRun {
         }
         let lines = process.lines
         return CommandRun(status: status, stdout: lines.filter { $0.stream == .stdout }.map(\.text),
-                          output: process.recentOutput(limit: 60))
+                          output: process.recentOutput(limit: 60), text: lines.map(\.text).joined(separator: "\n"))
     }
 
     /// As `run`, but an exit status other than 0 is an error carrying the output.
