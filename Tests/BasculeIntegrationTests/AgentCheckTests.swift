@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

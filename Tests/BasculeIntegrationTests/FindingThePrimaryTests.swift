@@ -1,5 +1,6 @@
 import BasculeBackendService
 import BasculePosix
+import BasculeTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -45,7 +46,7 @@ struct FindingThePrimaryTests {
         for _ in 0..<20 { #expect(try balancer.servedBy("sql") == "node2") }
         let formerAfter = try balancer.backendStatus(service: "sql", backend: "node1")?["totalConnections"] as? Int ?? -2
         #expect(formerAfter == formerBefore, "the former primary took new connections after the switch")
-        print("probe port: traffic followed the primary \(followed.wholeMilliseconds) ms after the probe moved "
+        print("probe port: traffic followed the primary \(followed.milliseconds) ms after the probe moved "
               + "(two intervals: \(2 * intervalMs) ms)")
         // Two intervals, plus scheduling slack on a loaded two-core machine.
         #expect(followed < .milliseconds(2 * intervalMs + 1000), "took \(followed)")

@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
