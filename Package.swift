@@ -62,7 +62,7 @@ let package = Package(
         // and child processes that die with the test runner (the C part forks with PDEATHSIG).
         .target(name: "CBasculeTestSupport", path: "Tests/CBasculeTestSupport"),
         .target(name: "BasculeTestSupport",
-                dependencies: ["CBasculeTestSupport", "BasculePosix", "BasculeConfig", "BasculeBackendService", "BasculeEventLoop", "CLinux"],
+                dependencies: ["CBasculeTestSupport", "BasculePosix", "BasculeConfig", "BasculeEventLoop", "CLinux"],
                 path: "Tests/BasculeTestSupport", swiftSettings: strict),
 
         .testTarget(name: "BasculePosixTests", dependencies: ["BasculePosix"], swiftSettings: strict),

@@ -1,4 +1,3 @@
-import BasculeBackendService
 import BasculePosix
 import Synchronization
 #if canImport(Glibc)

@@ -1,4 +1,3 @@
-import BasculeBackendService
 import BasculeConfig
 import BasculePosix
 import Synchronization

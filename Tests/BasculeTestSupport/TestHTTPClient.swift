@@ -1,4 +1,3 @@
-import BasculeBackendService
 #if canImport(Glibc)
 import Glibc
 #endif
