@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Foundation
 import Testing
 
