@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -58,8 +59,8 @@ struct BackendDownResetTests {
         #expect(first.cut != nil, "the download was not cut")
         #expect(first.cut?.contains("reset") == true || first.cut?.contains("ECONNRESET") == true,
                 "cut by something else than a reset: \(first.cut ?? "")")
-        #expect(afterFreeze.wholeMilliseconds <= Self.boundMs,
-                "reset \(afterFreeze.wholeMilliseconds) ms after the freeze, bound \(Self.boundMs) ms")
+        #expect(afterFreeze.milliseconds <= Self.boundMs,
+                "reset \(afterFreeze.milliseconds) ms after the freeze, bound \(Self.boundMs) ms")
 
         let tail = try streamDownload(port: port, path: "/content/pkg?size=\(size)",
                                       headers: [("Range", "bytes=\(first.bytesReceived)-")],
@@ -71,7 +72,7 @@ struct BackendDownResetTests {
         #expect(hasher.finalize() == ContentGenerator(name: "pkg").sha256(size: size))
         #expect(try balancer.metric("bascule_backend_connections_reset_total",
                                     ["backend": victim, "reason": "down"]) == 1)
-        print("outages: SIGSTOP with check, reset: client reset \(afterFreeze.wholeMilliseconds) ms after the freeze "
+        print("outages: SIGSTOP with check, reset: client reset \(afterFreeze.milliseconds) ms after the freeze "
               + "(bound \(Self.boundMs) ms); resumed on \(survivor), SHA-256 exact")
     }
 
@@ -91,7 +92,7 @@ struct BackendDownResetTests {
         #expect(afterFreeze >= waited)
         #expect(try balancer.state(service: "publishing", backend: victim) == "down")
         #expect(try balancer.metric("bascule_backend_connections_reset_total", ["backend": victim]) == 0)
-        print("outages: SIGSTOP with check, keep: no reset in \(afterFreeze.wholeMilliseconds) ms (the client gave up)")
+        print("outages: SIGSTOP with check, keep: no reset in \(afterFreeze.milliseconds) ms (the client gave up)")
     }
 
     @Test func trafficGoesToTheLowestTierAndFailbackSendsClientsHome() throws {

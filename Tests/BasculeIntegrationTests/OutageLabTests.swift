@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -39,8 +40,8 @@ struct OutageLabTests {
         let (victim, status, elapsed, curl) = try Self.blackholeMidDownload(lab, file: file, wait: .seconds(10))
         // curl 56: "Recv failure: Connection reset by peer".
         #expect(status == 56, "curl ended with \(status.map(String.init) ?? "nothing yet"): \(curl.recentOutput(limit: 3))")
-        #expect(elapsed.wholeMilliseconds <= Self.checkBoundMs,
-                "reset \(elapsed.wholeMilliseconds) ms after the black-hole, bound \(Self.checkBoundMs) ms")
+        #expect(elapsed.milliseconds <= Self.checkBoundMs,
+                "reset \(elapsed.milliseconds) ms after the black-hole, bound \(Self.checkBoundMs) ms")
         let cutAt = OutageLab.size(of: file)
 
         let resume = try lab.startDownload(path: "/content/pkg?size=\(Self.size)", to: file, limitRate: nil, resume: true)
@@ -50,7 +51,7 @@ struct OutageLabTests {
         #expect(OutageLab.size(of: file) == Self.size)
         #expect(try OutageLab.sha256(of: file) == ContentGenerator(name: "pkg").sha256(size: Self.size))
         #expect(try lab.metric("bascule_backend_connections_reset_total", ["backend": victim, "reason": "down"]) == 1)
-        print("outages: host black-hole with check, reset: client reset \(elapsed.wholeMilliseconds) ms after "
+        print("outages: host black-hole with check, reset: client reset \(elapsed.milliseconds) ms after "
               + "(bound \(Self.checkBoundMs) ms); cut at \(cutAt) bytes, resumed on \(survivor ?? "?"), SHA-256 exact")
     }
 
@@ -64,7 +65,7 @@ struct OutageLabTests {
         #expect(status == nil, "curl ended (\(status ?? 0)) though the balancer keeps the connection")
         #expect(try lab.admin("/status").contains("\"down\""))
         #expect(try lab.metric("bascule_backend_active_connections", ["backend": victim]) == 1)
-        print("outages: host black-hole with check, keep: client still waiting \(elapsed.wholeMilliseconds) ms after")
+        print("outages: host black-hole with check, keep: client still waiting \(elapsed.milliseconds) ms after")
     }
 
     @Test func aBlackholedHostMidRefreshFailsNoNewConnection() throws {
@@ -105,10 +106,10 @@ struct OutageLabTests {
                                                                          wait: .milliseconds(boundMs + 5000))
         #expect(status == 56, "curl ended with \(status.map(String.init) ?? "nothing yet")")
         // Slack: the data already in the client's buffers, and the probe timer's grid.
-        #expect(elapsed.wholeMilliseconds <= boundMs + 1500,
-                "torn down \(elapsed.wholeMilliseconds) ms after the black-hole, bound \(boundMs) ms")
+        #expect(elapsed.milliseconds <= boundMs + 1500,
+                "torn down \(elapsed.milliseconds) ms after the black-hole, bound \(boundMs) ms")
         #expect(try lab.metric("bascule_backend_connections_timed_out_total", ["backend": victim]) == 1)
         #expect(try lab.metric("bascule_backend_connections_reset_total", ["backend": victim]) == 0)
-        print("outages: host black-hole, no check, keepalive 1/1/2: client reset \(elapsed.wholeMilliseconds) ms after (bound \(boundMs) ms)")
+        print("outages: host black-hole, no check, keepalive 1/1/2: client reset \(elapsed.milliseconds) ms after (bound \(boundMs) ms)")
     }
 }
