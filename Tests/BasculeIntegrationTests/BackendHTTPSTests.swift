@@ -1,4 +1,5 @@
 import BasculeBackendService
+import BasculeTestSupport
 import Testing
 
 /// `bascule-backend --tls-cert --tls-key`: the routes over TLS, with the given certificate.

@@ -1,4 +1,5 @@
 import BasculePosix
+import BasculeTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+import BasculeTestSupport
 import Foundation
 
 /// Self-signed certificates made with the openssl command line for one test: each names one
