@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// A test's address literal ("127.0.0.1", "::1"), through config's parser like every address.
-func testAddress(_ host: String, _ port: UInt16) -> SocketAddress {
+public func testAddress(_ host: String, _ port: UInt16) -> SocketAddress {
     SocketAddress(bytes: IPAddress(host)!.bytes, port: port)
 }
 
