@@ -94,7 +94,10 @@ struct AccessLogFieldsTests {
 
         let idle = try #require(from("idle").first)
         #expect(idle["termination"] as? String == "cD", "\(idle)")
-        #expect((number(idle["durationMs"]) ?? 0) >= 300, "\(idle)")
+        // The idle deadline is set on the loop clock, read once per wake-up, while durationMs is
+        // timed from the accept itself: a wake-up that was already busy makes the deadline early
+        // by its own length (0.7 ms seen under load), so the bound allows a few milliseconds.
+        #expect((number(idle["durationMs"]) ?? 0) >= 290, "\(idle)")
 
         let none = try #require(from("drained").first)
         #expect(none["termination"] as? String == "NC", "\(none)")
