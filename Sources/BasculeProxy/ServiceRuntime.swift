@@ -5,9 +5,9 @@ import BasculeConfig
 final class ServiceRuntime {
     private(set) var table: ServiceTable
     let traffic: TrafficStats
-    /// This worker's own copy of the table's strategy: only this thread picks from it.
-    private var strategy: Strategy
-    private var load: SharedLoad
+    /// This worker's own copy of the table's strategy: only this thread picks from it, and
+    /// only this thread replaces it (in `update`, never during a pick).
+    private var strategy: StrategyCopy
     var listener: Listener?
 
     /// The settings every connection reads, copied out of the table: reading them through
@@ -27,15 +27,13 @@ final class ServiceRuntime {
         self.table = table
         self.traffic = traffic
         self.seed = seed
-        strategy = table.strategy.copy(seed: seed)
-        load = SharedLoad(counters: table.counters)
+        strategy = StrategyCopy(table: table, seed: seed)
         update(table)
     }
 
     func update(_ table: ServiceTable) {
         self.table = table
-        strategy = table.strategy.copy(seed: seed)
-        load = SharedLoad(counters: table.counters)
+        strategy = StrategyCopy(table: table, seed: seed)
         connectTimeoutMs = UInt64(table.config.connectTimeoutMs)
         idleTimeoutMs = UInt64(table.config.idleTimeoutMs)
         retries = table.config.retries
@@ -55,7 +53,11 @@ final class ServiceRuntime {
     /// been tried (or is full) do the available backups outside them get a turn, in order.
     func pick(clientHash: UInt64, excluding tried: [Int]) -> Int? {
         // A first choice builds no tried list (no retain of `tried` on every connection).
-        if tried.isEmpty, let first = strategy.pick(PickContext(clientHash: clientHash), load: load), hasRoom(first) {
+        // Borrowed unretained: `strategy` is replaced only by `update`, on this thread.
+        if tried.isEmpty,
+            let first = Unmanaged.passUnretained(strategy)._withUnsafeGuaranteedRef({ $0.pick(PickContext(clientHash: clientHash)) }),
+            hasRoom(first)
+        {
             return first
         }
         return pickAgain(clientHash: clientHash, excluding: tried)
@@ -64,7 +66,8 @@ final class ServiceRuntime {
     @inline(never)
     private func pickAgain(clientHash: UInt64, excluding tried: [Int]) -> Int? {
         var context = PickContext(clientHash: clientHash, attempt: tried.count, tried: tried)
-        while let candidate = strategy.pick(context, load: load) {
+        let strategy = strategy
+        while let candidate = strategy.pick(context) {
             if hasRoom(candidate) { return candidate }
             context.tried.append(candidate)
         }
