@@ -39,17 +39,33 @@ import Testing
     @Test func moreDescriptorsThanTheReceiverTakesFailWithNoneLeftOpen() throws {
         let (old, new) = try unixPair()
         defer { closeDescriptor(old); closeDescriptor(new) }
-        let sent = (0..<3).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        // A file no other test opens: tests run in parallel in this process, so a count of all
+        // open descriptors would see theirs come and go.
+        var template = Array("/tmp/bascule-fdpass-XXXXXX".utf8CString)
+        let marker = mkstemp(&template)
+        #expect(marker >= 0)
+        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { closeDescriptor(marker); unlink(path) }
+        let sent = (0..<3).map { _ in open(path, O_RDONLY | O_CLOEXEC) }
         defer { sent.forEach(closeDescriptor) }
         try DescriptorPassing.send(old, bytes: [1], descriptors: sent)
-        let before = openDescriptorCount()
+        let before = descriptorsOpen(on: path)
+        #expect(before == 4)
         #expect(throws: SystemError(errno: EMSGSIZE, call: "recvmsg")) {
             _ = try DescriptorPassing.receive(new, maxDescriptors: 1)
         }
-        #expect(openDescriptorCount() == before)
+        #expect(descriptorsOpen(on: path) == before)
     }
 
-    private func openDescriptorCount() -> Int {
-        (0..<4096).filter { fcntl(Int32($0), F_GETFD) >= 0 }.count
+    /// How many of this process's descriptors refer to `path` (read through /proc/self/fd).
+    private func descriptorsOpen(on path: String) -> Int {
+        var count = 0
+        var target = [CChar](repeating: 0, count: 4096)
+        for fd in 0..<4096 where fcntl(Int32(fd), F_GETFD) >= 0 {
+            let length = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
+            guard length > 0 else { continue }
+            if String(decoding: target[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) == path { count += 1 }
+        }
+        return count
     }
 }
