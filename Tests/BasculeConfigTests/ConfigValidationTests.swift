@@ -452,7 +452,7 @@ import Testing
         let quiet = try parse(#"""
             { "admin": { "listen": "0.0.0.0:9000", "token": "s3cret" },
               "services": [
-                { "name": "web", "listen": "127.0.0.1:8080", "acceptProxyProtocol": true, "trustedProxies": ["10.0.0.0/8"],
+                { "name": "web", "listen": "127.0.0.1:8080", "acceptProxyProtocol": true, "trustedProxies": ["198.51.100.0/24"],
                   "backends": [ { "name": "a", "address": "127.0.0.2:8080" } ] } ] }
             """#).get()
         #expect(quiet.warnings.isEmpty, "\(quiet.warnings)")
