@@ -27,29 +27,8 @@ final class Listener: EventHandler {
         acceptPending()
     }
 
-    /// Accepts until the queue is empty (edge-triggered: a connection left in the queue would
-    /// get no new event).
     func acceptPending() {
-        var peer = SocketAddress()
-        while true {
-            let client: Int32?
-            do {
-                client = try SocketCalls.accept(fd, peer: &peer)
-            } catch {
-                switch error.errno {
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    // Out of descriptors: refuse one pending client so the queue does not fill
-                    // while we wait, then stop; the worker retries when a connection closes.
-                    if !worker.refuseOneAtDescriptorLimit(listener: fd) { return }
-                    continue
-                case ECONNABORTED, EPROTO, EPERM:
-                    continue  // that client is gone; the next one may be fine
-                default:
-                    worker.log.error("accept failed", metadata: ["service": "\(service.table.config.name)", "error": "\(error)"])
-                    return
-                }
-            }
-            guard let client else { return }
+        worker.acceptPending(on: fd, describedBy: { ["service": "\(service.table.config.name)"] }) { client, peer in
             worker.startConnection(client: client, peer: peer, service: service)
         }
     }

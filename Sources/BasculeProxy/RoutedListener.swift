@@ -29,24 +29,7 @@ final class RoutedListener: EventHandler {
     }
 
     func acceptPending() {
-        var peer = SocketAddress()
-        while true {
-            let client: Int32?
-            do {
-                client = try SocketCalls.accept(fd, peer: &peer)
-            } catch {
-                switch error.errno {
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    if !worker.refuseOneAtDescriptorLimit(listener: fd) { return }
-                    continue
-                case ECONNABORTED, EPROTO, EPERM:
-                    continue
-                default:
-                    worker.log.error("accept failed", metadata: ["listen": "\(address.listen)", "error": "\(error)"])
-                    return
-                }
-            }
-            guard let client else { return }
+        worker.acceptPending(on: fd, describedBy: { ["listen": "\(address.listen)"] }) { client, peer in
             ServerNameIntake(worker: worker, client: client, peer: peer, address: address).start()
         }
     }
