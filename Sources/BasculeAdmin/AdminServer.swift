@@ -53,6 +53,8 @@ public final class AdminServer: EventHandler {
     /// The address actually bound (the real port when the config asked for port 0).
     public let boundAddress: SocketAddress
     public var boundPort: UInt16 { boundAddress.port }
+    /// The listening socket, offered to a successor in a handover.
+    public var listenDescriptor: Int32 { listenFD }
 
     /// Appended to /metrics at every scrape; each returns complete exposition text
     /// (HELP, TYPE and samples), for subsystems that land later (health checks, workers).
@@ -67,16 +69,22 @@ public final class AdminServer: EventHandler {
         set { router.extraStatus = newValue }
     }
 
+    /// `inheritedListener`: the admin socket received from the process this one takes over
+    /// (same `admin.listen`), used instead of binding a new one.
     public init(loop: EventLoop, config: AdminConfig, target: AdminTarget, log: Logger,
-                options: Options = Options()) throws {
+                options: Options = Options(), inheritedListener: Int32? = nil) throws {
         self.loop = loop
         self.limits = options.limits
         self.log = log
         self.options = options
-        do {
-            listenFD = try AdminListener.open(on: SocketAddress(config.listen))
-        } catch {
-            throw AdminServerError(description: "admin: cannot listen on \(config.listen): \(error.reason)")
+        if let inheritedListener {
+            listenFD = inheritedListener
+        } else {
+            do {
+                listenFD = try AdminListener.open(on: SocketAddress(config.listen))
+            } catch {
+                throw AdminServerError(description: "admin: cannot listen on \(config.listen): \(error.reason)")
+            }
         }
         boundAddress = AdminListener.localAddress(listenFD)
         router = AdminRouter(target: target, token: config.token, log: log, startedAtMs: loop.nowMs)
@@ -112,6 +120,9 @@ public final class AdminServer: EventHandler {
         closed = true
         history.stop()
         loop.unregister(id)
+        // Unwatched first: after a handover the socket lives on in the successor, and epoll
+        // would keep reporting it here until its last descriptor closes.
+        loop.unwatch(listenFD)
         closeDescriptor(listenFD)
         for connection in Array(connections.values) { connection.close() }
     }

@@ -16,12 +16,14 @@ public enum ProxyMetrics {
             { controller.accessLog.map(accessLog) ?? "" },
             { runtime(controller.reload) },
             { RouteMetrics.render(controller.routeCounters) },
+            { HandoverMetrics.render(controller.handover) },
         ]
         admin.extraStatus = [
             (key: "routes", value: { RouteMetrics.status(controller.routeCounters) }),
             (key: "healthChecks", value: { HealthMetrics.status(healthResults()) }),
             (key: "settingsAwaitingRestart", value: { .array(controller.reload.settingsAwaitingRestart.map { .string($0) }) }),
             (key: "runtimeChanges", value: { runtimeStatus(controller.reload) }),
+            (key: "handover", value: { HandoverMetrics.status(controller.handover) }),
         ]
     }
 
@@ -41,7 +43,7 @@ public enum ProxyMetrics {
                                     type: .counter)
         rebuilds.add(controller.registry.tableRebuildFailures)
         var pending = MetricFamily(name: "bascule_config_restart_pending",
-                                   help: "1 while the applied file changes workers, accessLog or admin.listen, which only a restart applies.",
+                                   help: "1 while the applied file changes workers, accessLog or admin.listen, which a handover (bascule upgrade) or a restart applies.",
                                    type: .gauge)
         pending.add(reload.settingsAwaitingRestart.isEmpty ? 0 : 1)
         var lastReload = MetricFamily(name: "bascule_config_last_reload_successful",

@@ -48,6 +48,8 @@ public final class ConfigurationReload: EventHandler {
     /// error it throws cannot undo the reload (the workers already route by the new file): it
     /// is logged and counted in `followUpFailureCount`.
     public var onReload: ((BasculeConfiguration) throws -> Void)?
+    /// The listening sockets a handover would pass on: services added and removed here.
+    var listenerInventory: ListenerInventory?
 
     init(configuration: BasculeConfiguration, registry: BackendRegistry, workers: WorkerMailboxes,
          processLimits: ProcessLimits, log: Logger) {
@@ -124,7 +126,7 @@ public final class ConfigurationReload: EventHandler {
         // address, their routes, and the ClientHello bounds.
         if ServerNameLayout(configuration) != ServerNameLayout(next) {
             throw StartupError(description: "a reload cannot change routing by TLS server name (which services share an address, "
-                                   + "serverNames, alpn, acceptNonTLS, acceptProxyProtocol on a shared address, clientHello); restart to apply")
+                                   + "serverNames, alpn, acceptNonTLS, acceptProxyProtocol on a shared address, clientHello); apply it with a handover (`bascule upgrade`) or a restart")
         }
         let services = registry.services
         // Bind every new listener before changing anything, so a port in use rejects the
@@ -159,11 +161,13 @@ public final class ConfigurationReload: EventHandler {
         let removed = services.filter { old in !entries.contains { $0.id == old.id } }
         for old in removed {
             log.notice("reload: service removed; it stops accepting, open connections continue", metadata: ["service": "\(old.config.name)"])
+            listenerInventory?.release(old.config.listen)
             workers.broadcast(.removeService(id: old.id))
         }
         for (position, entry) in entries.enumerated() {
             if let fds = newListeners[position] {
                 entry.boundAddress = SocketCalls.localAddress(fds[0])
+                listenerInventory?.record(entry.config.listen, fds)
                 log.notice("reload: service added", metadata: ["service": "\(entry.config.name)", "listen": "\(entry.config.listen)"])
                 for (worker, mailbox) in workers.all.enumerated() {
                     mailbox.post(.addService(WorkerService(table: entry.table, traffic: entry.traffic[worker], listener: fds[worker])))
@@ -190,7 +194,7 @@ public final class ConfigurationReload: EventHandler {
         if next.accessLog != started.accessLog { pending.append("accessLog") }
         if next.admin.listen != started.admin.listen { pending.append("admin.listen") }
         for path in pending where !settingsAwaitingRestart.contains(path) {
-            log.warning("reload: `\(path)` changed; it takes effect at the next restart, the process keeps running as it started")
+            log.warning("reload: `\(path)` changed; it takes effect at the next restart or handover (`bascule upgrade`, see docs/operations.md); the process keeps running as it started")
         }
         settingsAwaitingRestart = pending
     }

@@ -42,11 +42,35 @@ public final class ProxyController: EventHandler {
     /// Per route of each such address, for metrics and status.
     public var routeCounters: [RouteCounters] { routedAddresses.map(\.counters) }
 
+    // MARK: Binary upgrade (UpgradeListener, InheritedListeners)
+
+    /// Where this process stands in a handover, for /status and /metrics.
+    public let handover = HandoverStatus()
+    /// The upgrade socket to listen on for a successor (`bascule run --upgrade-socket`); nil:
+    /// this process cannot be taken over.
+    public var upgradeSocketPath: String?
+    /// The arguments a successor is started with when `bascule upgrade` asks this process to
+    /// start it (the CLI's own, with `--takeover`); nil when not started by `bascule run`.
+    public var successorArguments: [String]?
+    /// The admin listening socket and its address, offered with the service listeners.
+    public var adminListener: (() -> (listen: Endpoint, fd: Int32)?)?
+    /// Told when the successor serves: whether it took the admin socket (then this process
+    /// must stop answering on it, so monitoring reads the new process's /readyz).
+    public var onHandedOver: ((_ adminTaken: Bool) -> Void)?
+    /// The sockets received from the process this one takes over, until they are in use.
+    private let inherited: InheritedListeners?
+    let listenerInventory = ListenerInventory()
+    private var upgradeListener: UpgradeListener?
+    private var predecessor: PredecessorSession?
+    private var handedOverAtMs: UInt64 = 0
+    private var drainTimedOut = false
+
     /// Must be called before any other thread is started: it blocks the shutdown and reload
     /// signals so that only the control loop receives them.
-    public init(configuration: BasculeConfiguration, workers: Int, log: Logger) throws {
+    public init(configuration: BasculeConfiguration, workers: Int, log: Logger, inherited: InheritedListeners? = nil) throws {
         workerCount = max(1, workers)
         self.log = log
+        self.inherited = inherited
         accessLog = try configuration.accessLog.map { try AccessLogWriter(path: $0, log: log) }
         loop = try EventLoop()
         startedAtMs = loop.nowMs
@@ -55,6 +79,8 @@ public final class ProxyController: EventHandler {
                                        workers: self.workers, loop: loop, log: log)
         reload = ConfigurationReload(configuration: configuration, registry: registry, workers: self.workers,
                                      processLimits: processLimits, log: log)
+        reload.listenerInventory = listenerInventory
+        if let inherited { handover.receivedSockets(from: inherited.peerPid, version: inherited.peerVersion) }
         id = loop.register(self)
         signals = try SignalSource(signals: [SIGTERM, SIGINT, SIGHUP, SIGUSR1], on: loop) { [unowned self] signal in
             self.handleSignal(signal)
@@ -82,42 +108,60 @@ public final class ProxyController: EventHandler {
 
     /// Starts the workers and runs the control loop until shutdown completes.
     public func run() throws {
-        var listeners: [[Int32]] = []
+        // Without a takeover the upgrade socket is opened first, so a bad path fails the start
+        // before anything listens; a successor takes the path over only once it serves.
+        if let path = upgradeSocketPath, inherited == nil {
+            do {
+                upgradeListener = try UpgradeListener(path: path, controller: self)
+                handover.listening(on: path)
+            } catch {
+                throw StartupError(description: "upgrade socket: cannot listen on \(path): \(error.reason)")
+            }
+        }
+        // Per service, then per worker, that worker's sockets (one, or more after a takeover
+        // with fewer workers: `ListenerBinding.sockets`).
+        var listeners: [[[Int32]]] = []
         // An address shared by services routing by TLS server name is bound once (per worker)
         // and belongs to no one service: its services get -1 instead of a socket.
         routedAddresses = RoutedAddress.groups(configuration.services, tableID: { self.registry.services[$0].id },
                                                clientHello: configuration.clientHello)
-        var routedListeners: [[Int32]] = []
+        var routedListeners: [[[Int32]]] = []
         do {
             for routed in routedAddresses {
-                let fds = try ListenerBinding.bind(configuration.services.first { $0.listen == routed.listen }!,
-                                                   workers: workerCount, log: log)
+                let fds = try ListenerBinding.sockets(configuration.services.first { $0.listen == routed.listen }!, workers: workerCount,
+                                                      inheriting: inherited?.take(routed.listen) ?? [], log: log)
                 routedListeners.append(fds)
+                listenerInventory.record(routed.listen, Array(fds.joined()))
             }
             for entry in registry.services {
                 if let position = routedAddresses.firstIndex(where: { $0.listen == entry.config.listen }) {
-                    entry.boundAddress = SocketCalls.localAddress(routedListeners[position][0])
-                    listeners.append(Array(repeating: -1, count: workerCount))
+                    entry.boundAddress = SocketCalls.localAddress(routedListeners[position][0][0])
+                    listeners.append(Array(repeating: [-1], count: workerCount))
                     continue
                 }
-                let fds = try ListenerBinding.bind(entry.config, workers: workerCount, log: log)
-                entry.boundAddress = SocketCalls.localAddress(fds[0])
+                let fds = try ListenerBinding.sockets(entry.config, workers: workerCount,
+                                                      inheriting: inherited?.take(entry.config.listen) ?? [], log: log)
+                entry.boundAddress = SocketCalls.localAddress(fds[0][0])
                 listeners.append(fds)
+                listenerInventory.record(entry.config.listen, Array(fds.joined()))
             }
         } catch {
-            (listeners + routedListeners).joined().filter { $0 >= 0 }.forEach(closeDescriptor)
+            (listeners + routedListeners).joined().joined().filter { $0 >= 0 }.forEach(closeDescriptor)
+            upgradeListener?.close(drained: nil)
             throw error
         }
+        if let inherited { _ = inherited.closeUntaken(log: log) }
 
         try accessLog?.start()
         for index in 0..<workerCount {
             let mailbox = try Mailbox<WorkerMessage>()
             workers.add(mailbox)
             let initial = zip(registry.services, listeners).map { entry, fds in
-                WorkerService(table: entry.table, traffic: entry.traffic[index], listener: fds[index])
+                WorkerService(table: entry.table, traffic: entry.traffic[index], listener: fds[index][0],
+                              moreListeners: Array(fds[index].dropFirst()))
             }
             let routed = zip(routedAddresses, routedListeners).map { address, fds in
-                WorkerRoutedAddress(address: address, listener: fds[index])
+                WorkerRoutedAddress(address: address, listener: fds[index][0], moreListeners: Array(fds[index].dropFirst()))
             }
             let control = self.control
             let log = self.log
@@ -141,9 +185,53 @@ public final class ProxyController: EventHandler {
             ])
         }
         onReady?()
+        if let inherited { completeTakeover(inherited) }
         try loop.run()
         for thread in threads { thread.join() }
         accessLog?.stop()
+        let drainMs = handedOverAtMs == 0 ? 0 : Int(HandoverStatus.nowMs &- handedOverAtMs)
+        if handedOverAtMs != 0 { handover.oldFinished(drainMs: drainMs, timedOut: drainTimedOut) }
+        upgradeListener?.close(drained: handedOverAtMs == 0 ? nil : (drainMs, drainTimedOut))
+    }
+
+    /// The new process serves: the old one is told so (it stops accepting and drains), and the
+    /// upgrade socket's path becomes this process's, for the next upgrade.
+    private func completeTakeover(_ inherited: InheritedListeners) {
+        let adminTaken = inherited.adminWasTaken
+        guard let session = PredecessorSession(inherited, adminTaken: adminTaken, status: handover, loop: loop, log: log) else {
+            handover.failed("the old process gave up on the handover before this one served")
+            log.error("takeover: the old process is gone or gave up before this one served; stopping so that only one of them serves")
+            beginDrain()
+            return
+        }
+        predecessor = session
+        handover.serving(startedAtMs: inherited.startedAtMs)
+        log.notice("takeover: serving; the old process stops accepting and drains", metadata: [
+            "oldPid": "\(inherited.peerPid)", "takeoverMs": "\(handover.takeoverMs ?? 0)", "adminTaken": "\(adminTaken)",
+        ])
+        guard let path = upgradeSocketPath else { return }
+        do {
+            upgradeListener = try UpgradeListener(path: path, controller: self)
+            handover.listening(on: path)
+        } catch {
+            log.error("takeover: serving, but cannot listen on the upgrade socket: the next upgrade must restart",
+                      metadata: ["path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    /// What a successor receives: every listening socket in use, by address, and the admin one.
+    func handoverInventory() -> HandoverInventory {
+        HandoverInventory(admin: adminListener?(), groups: listenerInventory.groups)
+    }
+
+    /// The successor serves on the same sockets: stop accepting at once (no grace period: the
+    /// address does not move, the new process already accepts on it) and drain.
+    func handedOver(adminTaken: Bool) {
+        onHandedOver?(adminTaken)
+        guard !draining else { return }
+        draining = true
+        handedOverAtMs = HandoverStatus.nowMs
+        stopAccepting()
     }
 
     /// Asks for a graceful shutdown from another thread (tests, the demo).
@@ -206,6 +294,7 @@ public final class ProxyController: EventHandler {
     /// Why this node should not be sent new clients, or nil. Backend health is the admin
     /// server's concern; this is the node's own state.
     public var nodeUnreadyReason: String? {
+        if handedOverAtMs != 0 { return "handed over to the successor (pid \(handover.peerPid ?? 0)); draining" }
         if draining { return "draining for shutdown" }
         if nodeDrained { return "node drained by operator" }
         return nil
@@ -254,6 +343,7 @@ public final class ProxyController: EventHandler {
         if nowMs >= drainDeadline {
             log.notice("drain timeout reached: closing the remaining connections")
             drainDeadline = .max
+            drainTimedOut = true
             closeEverything()
         } else if drainDeadline != .max {
             loop.schedule(id, atMs: drainDeadline)

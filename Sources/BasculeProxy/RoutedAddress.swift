@@ -12,10 +12,12 @@ struct RoutedAddress: Sendable {
     let counters: RouteCounters
 }
 
-/// A worker's copy: the address and this worker's listening socket on it.
+/// A worker's copy: the address and this worker's listening socket on it (and any surplus
+/// sockets it serves after a takeover with fewer workers).
 struct WorkerRoutedAddress: Sendable {
     let address: RoutedAddress
     let listener: Int32
+    var moreListeners: [Int32] = []
 }
 
 extension RoutedAddress {

@@ -15,11 +15,13 @@ enum WorkerMessage: Sendable {
 }
 
 /// What a worker needs to serve one service: the table, its own traffic counters for it, and
-/// its own listening socket.
+/// its own listening socket (and any surplus sockets it serves after a takeover with fewer
+/// workers, `ListenerBinding.sockets`).
 struct WorkerService: Sendable {
     let table: ServiceTable
     let traffic: TrafficStats
     let listener: Int32
+    var moreListeners: [Int32] = []
 }
 
 /// Messages from a worker to the control thread.
@@ -126,8 +128,9 @@ final class Worker {
             return
         } else if draining {
             closeDescriptor(service.listener)
+            service.moreListeners.forEach(closeDescriptor)
         } else {
-            runtime.listener = try Listener(fd: service.listener, worker: self, service: runtime)
+            runtime.listener = try Listener(fds: [service.listener] + service.moreListeners, worker: self, service: runtime)
         }
     }
 
@@ -257,7 +260,9 @@ final class Worker {
             for service in services { service.listener?.acceptPending() }
             for listener in routedListeners { listener.acceptPending() }
         }
-        if draining && live.isEmpty && pendingIntakes == 0 { control.post(.workerIdle(worker: index)) }
+        // `self.index`: `index` here is the connection's slot, and a drain with more than one
+        // worker waited for its deadline when every worker reported itself as worker 0.
+        if draining && live.isEmpty && pendingIntakes == 0 { control.post(.workerIdle(worker: self.index)) }
     }
 
     /// Scans this worker's connections: the event is rare (a backend marked down), so a scan

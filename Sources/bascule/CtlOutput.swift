@@ -21,7 +21,7 @@ enum CtlOutput {
         }
         lines += table(services) + [""] + table(backends)
         if let pending = document["settingsAwaitingRestart"]?.elements, !pending.isEmpty {
-            lines += ["", "awaiting a restart: " + pending.compactMap(\.text).joined(separator: ", ")]
+            lines += ["", "awaiting a restart or handover (bascule upgrade): " + pending.compactMap(\.text).joined(separator: ", ")]
         }
         return lines.joined(separator: "\n")
     }

@@ -13,15 +13,24 @@ final class ProxyAssembly {
     private(set) var health: HealthMonitor?
     private let log: Logger
 
-    init(configuration: BasculeConfiguration, configPath: String, workers: Int, log: Logger) throws {
+    /// `inherited`: the sockets of the process this one takes over (`bascule run --takeover`).
+    init(configuration: BasculeConfiguration, configPath: String, workers: Int, log: Logger,
+         inherited: InheritedListeners? = nil) throws {
         do {
-            controller = try ProxyController(configuration: configuration, workers: workers, log: log)
+            controller = try ProxyController(configuration: configuration, workers: workers, log: log, inherited: inherited)
             admin = try AdminServer(loop: controller.controlLoop, config: configuration.admin,
-                                    target: ProxyAdminTarget(controller), log: Logger(label: "bascule.admin"))
+                                    target: ProxyAdminTarget(controller), log: Logger(label: "bascule.admin"),
+                                    inheritedListener: inherited?.takeAdmin(configuration.admin.listen))
         } catch {
             throw AssemblyError(description: "\(error)")
         }
         self.log = log
+        // A handover passes the admin socket with the service sockets; when the successor
+        // takes it, this process stops answering there, so /readyz is always the serving one's.
+        controller.adminListener = { [unowned self] in (configuration.admin.listen, self.admin.listenDescriptor) }
+        controller.onHandedOver = { [unowned self] adminTaken in
+            if adminTaken { self.admin.close() }
+        }
         health = try Self.makeMonitor(configuration, registry: controller.registry, loop: controller.controlLoop, log: log)
         controller.reload.configurationSource = { ConfigurationFile.load(configPath) }
         controller.registry.onPassiveDown = { [unowned self] service, backend in
