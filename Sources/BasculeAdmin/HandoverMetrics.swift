@@ -33,13 +33,12 @@ enum HandoverMetrics {
         let busy: Set<HandoverStatus.State> = [.offered, .draining, .starting, .serving]
         inProgress.add(busy.contains(handover.state) ? 1 : 0)
         var takeover = MetricFamily(name: "bascule_handover_takeover_seconds",
-                                    help: "The last handover: from the successor's connect (new) or the offer (old) to the successor serving.",
+                                    help: "The last handover (0 before any): from the successor's connect (new) or the offer (old) to the successor serving.",
                                     type: .gauge)
-        if let ms = handover.takeoverMs { takeover.add(Double(ms) / 1000) }
+        takeover.add(Double(handover.takeoverMs ?? 0) / 1000)
         var drain = MetricFamily(name: "bascule_handover_old_drain_seconds",
-                                 help: "The last handover: how long the old process drained after the successor began serving.", type: .gauge)
-        if let ms = handover.drainMs { drain.add(Double(ms) / 1000) }
-        return total.rendered + inProgress.rendered + (takeover.hasSamples ? takeover.rendered : "")
-            + (drain.hasSamples ? drain.rendered : "")
+                                 help: "The last handover (0 before any): how long the old process drained after the successor began serving.", type: .gauge)
+        drain.add(Double(handover.drainMs ?? 0) / 1000)
+        return total.rendered + inProgress.rendered + takeover.rendered + drain.rendered
     }
 }
