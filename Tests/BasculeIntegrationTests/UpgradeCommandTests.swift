@@ -96,4 +96,44 @@ struct UpgradeCommandTests {
         #expect(try TestHTTPClient().get(port: port, path: "/whoami").status == 200)
         #expect(second.terminate() == 0)
     }
+
+    @Test func addressesRoutedByServerNameAreHandedOverAndTheNewRoutesApply() throws {
+        let certificates = try TLSCertificates()
+        let www = try BackendProcess.start(name: "www-1", extraArguments: try certificates.backendArguments(for: "www.example.com"))
+        let api = try BackendProcess.start(name: "api-1", extraArguments: try certificates.backendArguments(for: "api.example.com"))
+        defer {
+            _ = www.process.terminate()
+            _ = api.process.terminate()
+        }
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socket = directory + "/upgrade.sock"
+        let port = try freeLoopbackPort()
+        func services(apiNames: [String]) -> [[String: Any]] {
+            [["name": "www", "listen": "127.0.0.1:\(port)", "serverNames": ["www.example.com"],
+              "backends": [["name": "www-1", "address": "127.0.0.1:\(www.port)"]]],
+             ["name": "api", "listen": "127.0.0.1:\(port)", "serverNames": apiNames,
+              "backends": [["name": "api-1", "address": "127.0.0.1:\(api.port)"]]]]
+        }
+        let balancer = try BalancerProcess(services: services(apiNames: ["api.example.com"]), workers: 2,
+                                           extraArguments: ["--upgrade-socket", socket])
+        #expect(try TLSProbe.run(port: port, serverName: "api.example.com").backend == "api-1")
+        #expect(try TLSProbe.run(port: port, serverName: "api2.example.com").backend == nil, "no route yet, no default")
+
+        // A change of the routes, which a reload refuses, and one more worker.
+        try BalancerProcess.write(["workers": 3, "admin": ["listen": "127.0.0.1:\(balancer.adminPort)"],
+                                   "services": services(apiNames: ["api.example.com", "api2.example.com"])], to: balancer.configPath)
+        let successor = try ManagedProcess(executable: try TestBinaries.bascule(), arguments: [
+            "run", "--config", balancer.configPath, "--upgrade-socket", socket, "--takeover",
+        ])
+        _ = try successor.waitForLine(containing: "ready", timeout: .seconds(20))
+        // The two per-worker sockets of the routed address and the admin socket went over.
+        _ = try balancer.process.waitForLine(containing: "sockets=3", timeout: .seconds(5))
+        #expect(balancer.process.waitForExit(timeout: .seconds(10)) == 0)
+        let listeners = try CommandRun.succeeding("/usr/bin/ss", ["-Hltn", "sport = :\(port)"]).stdout.filter { !$0.isEmpty }
+        #expect(listeners.count == 3, "two received, one opened fresh for the third worker: \(listeners)")
+        #expect(try TLSProbe.run(port: port, serverName: "www.example.com").backend == "www-1")
+        #expect(try TLSProbe.run(port: port, serverName: "api2.example.com").backend == "api-1")
+        #expect(successor.terminate() == 0)
+    }
 }
