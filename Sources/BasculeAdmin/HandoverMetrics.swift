@@ -25,9 +25,10 @@ enum HandoverMetrics {
         var total = MetricFamily(name: "bascule_handovers_total",
                                  help: "Binary-upgrade handovers this process took part in, as the old or the new process, by result.",
                                  type: .counter)
-        let role = handover.role == .none ? "old" : handover.role.rawValue
-        total.add(handover.succeeded, [("role", role), ("result", "success")])
-        total.add(handover.failed, [("role", role), ("result", "failed")])
+        total.add(handover.handedOver, [("role", "old"), ("result", "success")])
+        total.add(handover.handOverFailed, [("role", "old"), ("result", "failed")])
+        total.add(handover.tookOver, [("role", "new"), ("result", "success")])
+        total.add(handover.takeOverFailed, [("role", "new"), ("result", "failed")])
         var inProgress = MetricFamily(name: "bascule_handover_in_progress",
                                       help: "1 from the offer of the listening sockets until the old process has drained.", type: .gauge)
         let busy: Set<HandoverStatus.State> = [.offered, .draining, .starting, .serving]

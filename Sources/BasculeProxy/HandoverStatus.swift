@@ -36,9 +36,14 @@ public final class HandoverStatus {
     public private(set) var peerPid: Int32?
     public private(set) var peerVersion: String?
     public internal(set) var upgradeSocket: String?
-    /// Handovers this process took part in, by outcome.
-    public private(set) var succeeded = 0
-    public private(set) var failed = 0
+    /// Handovers this process took part in, by outcome: as the process handing over (`old`:
+    /// its successor served, or did not) and as the one taking over (`new`).
+    public private(set) var handedOver = 0
+    public private(set) var handOverFailed = 0
+    public private(set) var tookOver = 0
+    public private(set) var takeOverFailed = 0
+    public var succeeded: Int { handedOver + tookOver }
+    public var failed: Int { handOverFailed + takeOverFailed }
     public private(set) var lastFailure: String?
     /// New: from the connect to the upgrade socket to serving. Old: from the offer to the
     /// successor's `serving`.
@@ -48,6 +53,8 @@ public final class HandoverStatus {
     public private(set) var drainMs: Int?
     public private(set) var drainTimedOut = false
     private var offeredAtMs: UInt64 = 0
+    /// A failed handover leaves this process what it was (and serving).
+    private var roleBeforeOffer = Role.none
 
     public var secondsInState: Double { Double(Self.nowMs &- changedAtMs) / 1000 }
 
@@ -65,6 +72,7 @@ public final class HandoverStatus {
     }
 
     func offered(to pid: Int32, version: String) {
+        roleBeforeOffer = role
         role = .old
         peerPid = pid
         peerVersion = version
@@ -75,7 +83,7 @@ public final class HandoverStatus {
 
     func successorServing() {
         takeoverMs = Int(Self.nowMs &- offeredAtMs)
-        succeeded += 1
+        handedOver += 1
         enter(.draining)
     }
 
@@ -93,7 +101,7 @@ public final class HandoverStatus {
 
     func serving(startedAtMs: UInt64) {
         takeoverMs = Int(Self.nowMs &- startedAtMs)
-        succeeded += 1
+        tookOver += 1
         enter(.serving)
     }
 
@@ -104,7 +112,12 @@ public final class HandoverStatus {
     }
 
     func failed(_ reason: String) {
-        failed += 1
+        if role == .new {
+            takeOverFailed += 1
+        } else {
+            handOverFailed += 1
+            role = roleBeforeOffer
+        }
         lastFailure = reason
         enter(.failed)
     }
