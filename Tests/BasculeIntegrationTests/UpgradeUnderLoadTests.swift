@@ -182,14 +182,30 @@ struct UpgradeUnderLoadTests {
             (try status(adminPort)["handover"] as? [String: Any])?["state"] as? String == "complete"
         }
         let lastDrainMs = (try status(adminPort)["handover"] as? [String: Any])?["oldDrainMs"] as? Int
+        // The first process held the 100 MiB download: its drain, from its own log's timestamps.
+        let firstDrainMs = Self.millisecondsBetween(first, "the successor serves", "drained: every connection finished")
         let lines = (try? String(contentsOfFile: accessLog, encoding: .utf8))?.split(separator: "\n").count ?? 0
         #expect(lines > 100, "the access log set by a handover is written")
         #expect(current.terminate() == 0)
         print("""
-            upgrade under load: 10 handovers; takeover (connect -> serving) ms \(takeoverMs); process start -> ready ms \(readyMs); last old process drained in \(lastDrainMs.map { "\($0) ms" } ?? "?")
+            upgrade under load: 10 handovers; takeover (connect -> serving) ms \(takeoverMs); process start -> ready ms \(readyMs); last old process drained in \(lastDrainMs.map { "\($0) ms" } ?? "?"), the first (download + keep-alive) in \(firstDrainMs.map { "\($0) ms" } ?? "?")
               without upgrades (3 s):  close \(quiet.close.summary); keep-alive \(quiet.keepAlive.summary)
               with 10 upgrades (12 s): close \(during.close.summary); keep-alive \(during.keepAlive.summary)
             """)
+    }
+}
+
+extension UpgradeUnderLoadTests {
+    /// Between the `ts=` of the first lines containing `from` and `to` (logfmt, UTC ms).
+    fileprivate static func millisecondsBetween(_ process: ManagedProcess, _ from: String, _ to: String) -> Int? {
+        func stamp(_ text: String) -> Int? {
+            guard let line = process.lines.first(where: { $0.text.contains(text) })?.text,
+                  let match = line.firstMatch(of: /ts=\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d)\.(\d{3})Z/),
+                  let h = Int(match.1), let m = Int(match.2), let s = Int(match.3), let ms = Int(match.4) else { return nil }
+            return ((h * 60 + m) * 60 + s) * 1000 + ms
+        }
+        guard let start = stamp(from), let end = stamp(to) else { return nil }
+        return end - start
     }
 }
 
