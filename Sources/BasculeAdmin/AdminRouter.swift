@@ -67,7 +67,7 @@ final class AdminRouter {
         if let reason = target.nodeUnreadyReason {
             return .text(.serviceUnavailable, "not ready: " + reason)
         }
-        let unready = target.status().filter { !$0.hasEligibleBackend }.map(\.name)
+        let unready = target.servicesWithoutEligibleBackend()
         if unready.isEmpty { return .text(.ok, "ready") }
         return .text(.serviceUnavailable, "not ready: no eligible backend for " + unready.joined(separator: ", "))
     }

@@ -16,6 +16,10 @@ public protocol AdminTarget: AnyObject {
     /// or nil; readiness also needs every service to have an eligible backend.
     var nodeUnreadyReason: String? { get }
     func setNodeDrained(_ drained: Bool, reason: String)
+    /// Services without a backend that would take a new connection, for /readyz: asked
+    /// several times a second by keepalived or a BGP speaker, so a target with large pools
+    /// answers it without building the whole status.
+    func servicesWithoutEligibleBackend() -> [String]
     /// `POST /services/{service}/backends`: the backend's JSON object as in the file,
     /// validated with the file's rules. Answers its name.
     func addBackend(service: String, json: [UInt8], reason: String) throws(RuntimeChangeRefusal) -> String
@@ -25,6 +29,10 @@ public protocol AdminTarget: AnyObject {
 }
 
 extension AdminTarget {
+    public func servicesWithoutEligibleBackend() -> [String] {
+        status().filter { !$0.hasEligibleBackend }.map(\.name)
+    }
+
     public func addBackend(service: String, json: [UInt8], reason: String) throws(RuntimeChangeRefusal) -> String {
         throw .failed("this target cannot change its pools")
     }

@@ -3,7 +3,9 @@ import BasculeHealth
 
 /// Health-check results for /metrics and /status, rendered from the monitor's snapshot.
 public enum HealthMetrics {
-    public static func render(_ results: [[CheckResultSnapshot]]) -> String {
+    /// `aggregated`: services whose `backendMetrics` is off; their checks are summed into one
+    /// series per service (counts and latency), and agents and targets have no series.
+    public static func render(_ results: [[CheckResultSnapshot]], aggregated: Set<String> = []) -> String {
         var checks = MetricFamily(name: "bascule_health_checks_total", help: "Active health checks run, by result.", type: .counter)
         var latency = MetricFamily(name: "bascule_health_check_latency_seconds", help: "Active health check latency.", type: .histogram)
         var targets = MetricFamily(name: "bascule_health_check_target_info",
@@ -15,27 +17,61 @@ public enum HealthMetrics {
         var agentReachable = MetricFamily(name: "bascule_backend_agent_reachable",
                                           help: "1 when the backend's agent answered its last poll.", type: .gauge)
         var agentPolls = MetricFamily(name: "bascule_backend_agent_polls_total", help: "Agent polls, by result.", type: .counter)
-        for result in results.joined() {
-            let labels = [("service", result.service), ("backend", result.backend)]
-            if let agent = result.agent {
-                agentWeight.add(agent.weightPercent, labels)
-                let word = agent.operational == .down ? "down" : agent.administrative == .ready ? "up" : agent.administrative.rawValue
-                for state in ["up", "down", "drain", "maint"] { agentState.add(word == state ? 1 : 0, labels + [("state", state)]) }
-                agentReachable.add(agent.reachable ? 1 : 0, labels)
-                agentPolls.add(Int(agent.pollsTotal - agent.failuresTotal), labels + [("result", "ok")])
-                agentPolls.add(Int(agent.failuresTotal), labels + [("result", "failed")])
+        // Formatted once for every series: the bounds are the same for every backend.
+        var formatted: (ms: [Double], texts: [String]) = ([], [])
+        func bounds(_ histogram: LatencyHistogram) -> [String] {
+            if histogram.upperBoundsMs != formatted.ms {
+                formatted = (histogram.upperBoundsMs, histogram.upperBoundsMs.map { MetricsPage.format($0 / 1000) })
             }
-            guard result.checkType != .none else { continue }
-            if let target = result.target { targets.add(1, labels + [("target", target)]) }
-            checks.add(Int(result.checksTotal - result.failuresTotal), labels + [("result", "ok")])
-            checks.add(Int(result.failuresTotal), labels + [("result", "failed")])
-            let cumulative = result.latency.cumulativeCounts
-            let buckets = zip(result.latency.upperBoundsMs, cumulative).map { (le: $0 / 1000, count: Int($1)) }
-            latency.addHistogram(labels, buckets: buckets, sum: result.latency.sumMs / 1000, count: Int(result.latency.count))
+            return formatted.texts
+        }
+        for row in results {
+            guard let first = row.first else { continue }
+            if aggregated.contains(first.service) {
+                addServiceTotals(row, checks: &checks, latency: &latency, bounds: bounds(first.latency))
+                continue
+            }
+            for result in row {
+                let labels = MetricFamily.labelText([("service", result.service), ("backend", result.backend)])
+                if let agent = result.agent {
+                    agentWeight.add(agent.weightPercent, labelText: labels)
+                    let word = agent.operational == .down ? "down" : agent.administrative == .ready ? "up" : agent.administrative.rawValue
+                    for state in ["up", "down", "drain", "maint"] { agentState.add(word == state ? 1 : 0, labelText: labels, "state", state) }
+                    agentReachable.add(agent.reachable ? 1 : 0, labelText: labels)
+                    agentPolls.add(Int(agent.pollsTotal - agent.failuresTotal), labelText: labels, "result", "ok")
+                    agentPolls.add(Int(agent.failuresTotal), labelText: labels, "result", "failed")
+                }
+                guard result.checkType != .none else { continue }
+                if let target = result.target { targets.add(1, labelText: labels, "target", MetricsPage.escapeLabel(target)) }
+                checks.add(Int(result.checksTotal - result.failuresTotal), labelText: labels, "result", "ok")
+                checks.add(Int(result.failuresTotal), labelText: labels, "result", "failed")
+                latency.addHistogram(labelText: labels, bounds: bounds(result.latency),
+                                     cumulative: result.latency.cumulativeCounts.map { Int($0) },
+                                     sum: result.latency.sumMs / 1000, count: Int(result.latency.count))
+            }
         }
         // Families of features nobody configured stay off the page rather than empty.
         let optional = [targets, agentWeight, agentState, agentReachable, agentPolls].filter(\.hasSamples)
         return checks.rendered + latency.rendered + optional.map(\.rendered).joined()
+    }
+
+    /// One service's checks as one series: what a pool too large for per-backend series keeps.
+    private static func addServiceTotals(_ row: [CheckResultSnapshot], checks: inout MetricFamily, latency: inout MetricFamily,
+                                         bounds: [String]) {
+        guard let first = row.first, first.checkType != .none else { return }
+        var ok = 0, failed = 0, count = 0, sumMs = 0.0
+        var cumulative = [Int](repeating: 0, count: bounds.count)
+        for result in row {
+            ok += Int(result.checksTotal - result.failuresTotal)
+            failed += Int(result.failuresTotal)
+            count += Int(result.latency.count)
+            sumMs += result.latency.sumMs
+            for (index, value) in result.latency.cumulativeCounts.prefix(bounds.count).enumerated() { cumulative[index] += Int(value) }
+        }
+        let labels = MetricFamily.labelText([("service", first.service)])
+        checks.add(ok, labelText: labels, "result", "ok")
+        checks.add(failed, labelText: labels, "result", "failed")
+        latency.addHistogram(labelText: labels, bounds: bounds, cumulative: cumulative, sum: sumMs / 1000, count: count)
     }
 
     public static func status(_ results: [[CheckResultSnapshot]]) -> JSONValue {

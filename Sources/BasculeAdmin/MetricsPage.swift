@@ -39,30 +39,39 @@ enum MetricsPage {
         var serviceEligible = MetricFamily(name: "bascule_service_eligible_backends", help: "Backends that would take a new connection now.", type: "gauge")
         var serviceReady = MetricFamily(name: "bascule_service_ready", help: "1 when at least one backend would take a new connection.", type: "gauge")
 
+        var serviceBackends = MetricFamily(name: "bascule_service_backends", help: "Backends of the service by state (up, down, draining, disabled); present whether or not per-backend series are.", type: "gauge")
+
         for service in services {
             let s = [("service", service.name)]
+            var byState = [0, 0, 0, 0]
             for backend in service.backends {
-                let labels = s + [("backend", backend.name)]
-                up.add(backend.healthy ? 1 : 0, labels)
-                for name in states { state.add(backend.state == name ? 1 : 0, labels + [("state", name)]) }
-                active.add(backend.activeConnections, labels)
-                total.add(backend.totalConnections, labels)
+                if let position = states.firstIndex(of: backend.state) { byState[position] += 1 }
+            }
+            for (position, name) in states.enumerated() { serviceBackends.add(byState[position], s + [("state", name)]) }
+            // `backendMetrics: false`: the pool is too large for a series per backend; the
+            // service's own families below stay.
+            for backend in service.backends where service.backendMetrics {
+                let labels = MetricFamily.labelText(s + [("backend", backend.name)])
+                up.add(backend.healthy ? 1 : 0, labelText: labels)
+                for name in states { state.add(backend.state == name ? 1 : 0, labelText: labels, "state", name) }
+                active.add(backend.activeConnections, labelText: labels)
+                total.add(backend.totalConnections, labelText: labels)
                 for (reason, count) in backend.connectFailuresByReason {
-                    failuresByReason.add(count, labels + [("reason", reason.rawValue)])
+                    failuresByReason.add(count, labelText: labels, "reason", reason.rawValue)
                 }
-                bytesIn.add(Double(backend.bytesIn), labels)
-                bytesOut.add(Double(backend.bytesOut), labels)
-                weight.add(backend.weight, labels)
-                effective.add(backend.effectiveWeight, labels)
-                lastChange.add(backend.lastChangeTimestamp, labels)
-                transitions.add(backend.downTransitions, labels + [("to", "down")])
-                transitions.add(backend.upTransitions, labels + [("to", "up")])
-                downtime.add(backend.downtimeSeconds, labels)
-                resets.add(backend.resetOnDown, labels + [("reason", "down")])
-                resets.add(backend.resetOnFailback, labels + [("reason", "failback")])
-                backendTimedOut.add(backend.timedOut, labels)
-                tier.add(backend.tier, labels)
-                if let limit = backend.maxConnections { backendLimit.add(limit, labels) }
+                bytesIn.add(Double(backend.bytesIn), labelText: labels)
+                bytesOut.add(Double(backend.bytesOut), labelText: labels)
+                weight.add(backend.weight, labelText: labels)
+                effective.add(backend.effectiveWeight, labelText: labels)
+                lastChange.add(backend.lastChangeTimestamp, labelText: labels)
+                transitions.add(backend.downTransitions, labelText: labels, "to", "down")
+                transitions.add(backend.upTransitions, labelText: labels, "to", "up")
+                downtime.add(backend.downtimeSeconds, labelText: labels)
+                resets.add(backend.resetOnDown, labelText: labels, "reason", "down")
+                resets.add(backend.resetOnFailback, labelText: labels, "reason", "failback")
+                backendTimedOut.add(backend.timedOut, labelText: labels)
+                tier.add(backend.tier, labelText: labels)
+                if let limit = backend.maxConnections { backendLimit.add(limit, labelText: labels) }
             }
             serviceActive.add(service.activeConnections, s)
             serviceTotal.add(service.backends.reduce(0) { $0 + $1.totalConnections }, s)
@@ -89,7 +98,7 @@ enum MetricsPage {
         for family in [up, state, active, total, failuresByReason, bytesIn, bytesOut, weight, effective, lastChange,
                        transitions, downtime, resets, backendTimedOut, tier, backendLimit,
                        serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy,
-                       serviceRetries, clientTimedOut, activeTier, serviceEligible, serviceReady, serviceLimit, clientLimit,
+                       serviceRetries, clientTimedOut, activeTier, serviceEligible, serviceReady, serviceBackends, serviceLimit, clientLimit,
                        buildInfo, requests] {
             // A limit nobody set is no series at all, not a family without samples.
             let optional = [backendLimit.name, serviceLimit.name, clientLimit.name, activeTier.name].contains(family.name)
@@ -99,6 +108,10 @@ enum MetricsPage {
     }
 
     static func escapeLabel(_ value: String) -> String {
+        // Names and addresses almost never need it: no copy, character by character, then.
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\n") }) else {
+            return value
+        }
         var out = ""
         for character in value {
             switch character {

@@ -11,6 +11,8 @@ public final class ProxyAdminTarget: AdminTarget {
 
     public func status() -> [ServiceStatus] { controller.reload.annotate(controller.registry.status()) }
 
+    public func servicesWithoutEligibleBackend() -> [String] { controller.registry.servicesWithoutEligibleBackend() }
+
     public func addBackend(service: String, json: [UInt8], reason: String) throws(RuntimeChangeRefusal) -> String {
         try controller.reload.addBackend(service: service, json: json, reason: reason).name
     }

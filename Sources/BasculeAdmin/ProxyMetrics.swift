@@ -11,7 +11,10 @@ public enum ProxyMetrics {
                               healthResults: @escaping () -> [[CheckResultSnapshot]]) {
         admin.extraMetrics = [
             { control(controller) },
-            { HealthMetrics.render(healthResults()) },
+            {
+                let withoutBackendSeries = controller.reload.configuration.services.filter { !$0.backendMetrics }.map(\.name)
+                return HealthMetrics.render(healthResults(), aggregated: Set(withoutBackendSeries))
+            },
             { histograms(controller.registry.connectionHistograms()) },
             { controller.accessLog.map(accessLog) ?? "" },
             { runtime(controller.reload) },
@@ -42,6 +45,19 @@ public enum ProxyMetrics {
                                     help: "Routing-table rebuilds that failed after a backend state change; workers kept the previous table.",
                                     type: .counter)
         rebuilds.add(controller.registry.tableRebuildFailures)
+        var changes = MetricFamily(name: "bascule_backend_state_changes_total",
+                                   help: "Backend state changes (health, agent, operator) noted by the control thread.", type: .counter)
+        changes.add(controller.registry.stateChanges)
+        var published = MetricFamily(name: "bascule_table_publishes_total",
+                                     help: "Routing tables published to the workers after state changes; changes of one control-loop turn share one.",
+                                     type: .counter)
+        published.add(controller.registry.tablesPublished)
+        var installs = MetricFamily(name: "bascule_table_publish_latency_seconds",
+                                    help: "From a backend state change to a worker routing with a table that carries it (one sample per worker per table).",
+                                    type: .histogram)
+        let snapshot = controller.registry.installLatency.snapshot()
+        installs.addHistogram(buckets: zip(snapshot.boundsSeconds, snapshot.cumulative).map { (le: $0, count: $1) },
+                              sum: snapshot.sumSeconds, count: snapshot.count)
         var pending = MetricFamily(name: "bascule_config_restart_pending",
                                    help: "1 while the applied file changes workers, accessLog or admin.listen, which a handover (bascule upgrade) or a restart applies.",
                                    type: .gauge)
@@ -58,7 +74,7 @@ public enum ProxyMetrics {
         draining.add(controller.draining ? 1 : 0)
         var drained = MetricFamily(name: "bascule_node_drained", help: "1 while an operator has drained the whole node (POST /drain).", type: .gauge)
         drained.add(controller.nodeDrained ? 1 : 0)
-        return [reloads, failures, lastReload, followUp, rebuilds, pending].map(\.rendered).joined()
+        return [reloads, failures, lastReload, followUp, rebuilds, changes, published, installs, pending].map(\.rendered).joined()
             + (processLimit.hasSamples ? processLimit.rendered : "")
             + [workers, draining, drained].map(\.rendered).joined()
     }

@@ -161,6 +161,9 @@ public struct ServiceConfig: Sendable, Equatable {
     /// When a lower tier becomes eligible again, connections held by higher tiers are reset
     /// so clients come back to the primary.
     public var failback = false
+    /// False: /metrics has this service's aggregates but no series per backend (for pools of
+    /// thousands, where per-backend series are most of the page and of the scrape's cost).
+    public var backendMetrics = true
     /// Names (lowercase; exact or `*.` wildcards of one label) whose TLS ClientHellos this
     /// service takes on a listen address it may share with other services. Empty: the
     /// service takes its address's whole traffic, or is the default route of a shared one.

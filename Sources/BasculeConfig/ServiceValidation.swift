@@ -5,7 +5,7 @@ enum ServiceValidation {
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "trustedProxies", "allow", "deny",
                        "slowStartMs", "maxConnectionsPerClient", "keepAliveIdleSeconds",
                        "keepAliveIntervalSeconds", "keepAliveCount", "backendUserTimeoutMs",
-                       "onBackendDown", "failback", "serverNames", "alpn", "acceptNonTLS"]
+                       "onBackendDown", "failback", "backendMetrics", "serverNames", "alpn", "acceptNonTLS"]
     static let backendKeys = ["name", "address", "weight", "backup", "tier", "maxConnections", "agent", "healthCheck"]
     static let defaultStrategy = "round-robin"
     /// Strategies whose only input is the client's hash: without one every client would land
@@ -42,6 +42,7 @@ enum ServiceValidation {
         let onBackendDown = collector.choice(object, "onBackendDown", what: "onBackendDown",
                                              choices: [OnBackendDown.reset, .keep]) ?? .reset
         let failback = collector.bool(object, "failback") ?? false
+        let backendMetrics = collector.bool(object, "backendMetrics") ?? true
         let backends = backendList(object, listen: listen, collector: &collector)
         let routing = ServerNameValidation.routing(object, collector: &collector)
 
@@ -55,6 +56,7 @@ enum ServiceValidation {
         service.trustedProxies = trustedProxies
         service.onBackendDown = onBackendDown
         service.failback = failback
+        service.backendMetrics = backendMetrics
         service.serverNames = routing.serverNames
         service.alpn = routing.alpn
         service.acceptNonTLS = routing.acceptNonTLS

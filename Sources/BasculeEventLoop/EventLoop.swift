@@ -54,6 +54,9 @@ public final class EventLoop {
     /// only exempts accesses compiled in this module.
     @exclusivity(unchecked) @usableFromInline var currentMs: UInt64
     private var running = false
+    /// Counts wake-ups, so work spread over turns (health checks started) can tell one from
+    /// the next.
+    public private(set) var turn: UInt64 = 0
     /// Called once per wake-up after events and timers are handled. Read unchecked for the
     /// reason `slots` is (the read ends before the call).
     @exclusivity(unchecked) public var afterIteration: (() -> Void)?
@@ -138,6 +141,7 @@ public final class EventLoop {
         if maxWaitMs >= 0 && (timeout < 0 || timeout > maxWaitMs) { timeout = maxWaitMs }
         let count = try epoll.wait(timeoutMs: Int32(clamping: timeout))
         currentMs = cl_monotonic_coarse_ms()
+        turn &+= 1
         for i in 0..<count {
             let data = epoll.readyData[i]
             guard let handler = handler(slot: Int(data & 0xFF_FFFF), generation: UInt32(truncatingIfNeeded: data >> 32)) else { continue }

@@ -38,6 +38,7 @@ final class BackendProbe: EventHandler {
     private var id = HandlerID.unregistered
     /// Told about every up/down transition with its reason ("http status 503 (2/2)").
     private let onTransition: (BackendProbe, Bool, String) -> Void
+    private let starts: CheckStartBudget?
 
     private(set) var counter: RiseFallCounter
     private var snapshot: CheckResultSnapshot
@@ -61,7 +62,8 @@ final class BackendProbe: EventHandler {
     private var readBuffer: UnsafeMutableRawBufferPointer?
 
     init(service: Int, backend: Int, serviceConfig: ServiceConfig, tlsContext: OpaquePointer?, preamble: [UInt8],
-         loop: EventLoop, onTransition: @escaping (BackendProbe, Bool, String) -> Void) throws(SystemError) {
+         loop: EventLoop, starts: CheckStartBudget? = nil,
+         onTransition: @escaping (BackendProbe, Bool, String) -> Void) throws(SystemError) {
         let backendConfig = serviceConfig.backends[backend]
         self.service = service
         self.backend = backend
@@ -77,6 +79,7 @@ final class BackendProbe: EventHandler {
         self.tlsContext = tlsContext
         self.loop = loop
         self.onTransition = onTransition
+        self.starts = starts
         counter = RiseFallCounter(rise: config.rise, fall: config.fall)
         snapshot = CheckResultSnapshot(service: serviceName, backend: backendName, checkType: config.type)
         snapshot.target = distinctTarget
@@ -132,7 +135,10 @@ final class BackendProbe: EventHandler {
             pendingTimers.remove(at: earliest)
         }
         if case .idle = phase {
-            if nowMs >= nextCheckAtMs { beginAttempt(nowMs: nowMs) }
+            if nowMs >= nextCheckAtMs {
+                // This turn's share of starts is spent: the next turn (one wheel tick on).
+                if starts?.take() ?? true { beginAttempt(nowMs: nowMs) } else { nextCheckAtMs = nowMs + 1 }
+            }
         } else if nowMs >= attemptDeadlineMs {
             finish(.failed("timeout after \(config.timeoutMs) ms"))
         } else if nowMs >= stepDeadlineMs, let script {

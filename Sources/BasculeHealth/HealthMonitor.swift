@@ -31,6 +31,8 @@ public final class HealthMonitor {
     /// Per service, per backend; nil where the backend has no agent.
     private var agents: [[AgentProbe?]] = []
     private let onAgentChange: AgentChangeHandler
+    /// Shared by every probe: how many checks may start in one turn of the loop.
+    let starts: CheckStartBudget
 
     public init(loop: EventLoop, configuration: BasculeConfiguration, log: Logger,
                 checkProxyHeader: CheckProxyHeader? = nil,
@@ -40,6 +42,7 @@ public final class HealthMonitor {
         self.log = log
         self.onChange = onChange
         self.onAgentChange = onAgentChange
+        starts = CheckStartBudget(loop: loop)
         for (serviceIndex, service) in configuration.services.enumerated() {
             var context: OpaquePointer?
             if service.healthCheck.type == .https {
@@ -56,7 +59,8 @@ public final class HealthMonitor {
             for (backendIndex, backend) in service.backends.enumerated() {
                 do {
                     row.append(try BackendProbe(service: serviceIndex, backend: backendIndex, serviceConfig: service,
-                                                tlsContext: context, preamble: preamble, loop: loop) { [unowned self] probe, healthy, reason in
+                                                tlsContext: context, preamble: preamble, loop: loop,
+                                                starts: starts) { [unowned self] probe, healthy, reason in
                         self.report(probe, healthy: healthy, reason: reason)
                     })
                     agentRow.append(try backend.agent.map { agent throws(SystemError) in

@@ -39,7 +39,7 @@ extension BackendRegistry {
               services[service].config.backends[backend].agent != nil,
               services[service].states[backend].agent != verdict else { return }
         services[service].states[backend].agent = verdict
-        noteChange(service: service, backend: backend, reason: "agent says \"\(verdict.said)\"")
+        noteChange(services[service], backend: backend, reason: "agent says \"\(verdict.said)\"")
     }
 
     /// The weights the service's table is built with. While some agent asks for a share of

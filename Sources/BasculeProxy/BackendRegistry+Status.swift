@@ -11,6 +11,12 @@ extension BackendRegistry {
         }
     }
 
+    /// Services with no backend in state "up" (`ServiceStatus.hasEligibleBackend`), read from
+    /// the states without building a status: one pass, nothing allocated per backend.
+    public func servicesWithoutEligibleBackend() -> [String] {
+        services.filter { !$0.states.contains(where: \.isEligible) }.map(\.config.name)
+    }
+
     public func status() -> [ServiceStatus] {
         var realtime = timespec()
         clock_gettime(CLOCK_REALTIME, &realtime)
@@ -59,6 +65,7 @@ extension BackendRegistry {
             status.clientTimedOut = entry.traffic.reduce(0) { $0 + $1.clientTimedOut.load(ordering: .relaxed) }
             status.activeTier = entry.table.activeTier
             status.maxConnectionsPerClient = entry.config.maxConnectionsPerClient
+            status.backendMetrics = entry.config.backendMetrics
             return status
         }
     }

@@ -1,12 +1,14 @@
 import BasculeBalancing
 import BasculeConfig
 import BasculeEventLoop
+import CLinux
 import Glibc
 import Logging
 
 /// The control thread's record of every service and backend: health (checks, and passive
-/// checks on client traffic), admin state and weight (runtime API), slow start. Every change
-/// rebuilds the service's table and publishes it to the workers; they never see this state.
+/// checks on client traffic), admin state and weight (runtime API), slow start. A change is
+/// noted at once; the service's table is rebuilt (one O(n) pass) and published to the workers
+/// at the end of the loop turn, once for every change of the turn. Workers never see this state.
 public final class BackendRegistry: EventHandler {
     let loop: EventLoop
     let workerCount: Int
@@ -17,8 +19,20 @@ public final class BackendRegistry: EventHandler {
     var services: [ServiceEntry] = []
     private var nextServiceID = 0
     private var rampTimerAt: UInt64 = .max
+    private var publishTimerAt: UInt64 = .max
+    /// Some service has a change its table does not carry yet.
+    private(set) var hasPending = false
     /// Table rebuilds that failed after a state change; the workers keep the previous table.
     public private(set) var tableRebuildFailures = 0
+    /// Backend state changes noted, tables published to the workers for them (fewer: changes
+    /// of one turn share a table), tables built (reloads included), and the state-independent
+    /// parts (addresses, names, access list) prepared: once per service per configuration.
+    public private(set) var stateChanges = 0
+    public private(set) var tablesPublished = 0
+    public private(set) var tablesBuilt = 0
+    public private(set) var partsBuilt = 0
+    /// How long a change takes to reach the workers' tables; workers record into it.
+    public let installLatency = TableInstallLatency()
 
     /// Told when client traffic (not an active check) took a backend down, so the active
     /// checker knows it must see `rise` good checks before the backend returns.
@@ -31,17 +45,26 @@ public final class BackendRegistry: EventHandler {
         self.log = log
         id = loop.register(self)
         self.services = try services.map { try makeEntry($0, carrying: nil) }
+        // Changes noted while the loop dispatched this turn's events and timers go out
+        // together once it has.
+        loop.afterIteration = { [unowned self] in self.publishPending() }
     }
 
     func makeEntry(_ service: ServiceConfig, carrying old: ServiceEntry?) throws -> ServiceEntry {
         var counters: [BackendCounters] = []
         var states: [BackendState] = []
+        // By name and address, once: a lookup per backend into the old pool would make a
+        // reload of a large pool quadratic.
+        var previous: [String: Int] = [:]
+        if let old {
+            for (index, backend) in old.config.backends.enumerated() { previous[backend.name] = index }
+        }
         for backend in service.backends {
             // A backend that keeps its name and address keeps its counters and its health:
             // a reload must not reset what the checks have learnt.
-            if let old, let previous = old.config.backends.firstIndex(where: { $0.name == backend.name && $0.address == backend.address }) {
-                counters.append(old.counters[previous])
-                var state = old.states[previous]
+            if let old, let index = previous[backend.name], old.config.backends[index].address == backend.address {
+                counters.append(old.counters[index])
+                var state = old.states[index]
                 state.weight = backend.weight
                 if backend.agent == nil { state.agent = nil }
                 states.append(state)
@@ -63,41 +86,67 @@ public final class BackendRegistry: EventHandler {
         if service.maxConnectionsPerClient != nil && limits.perClient == nil {
             limits = ServiceLimits(perClient: true)
         }
-        let table = try Self.makeTable(id: id, service: service, counters: counters, states: states,
-                                       nowMs: loop.nowMs, limits: limits)
+        let parts = TableParts(service)
+        partsBuilt += 1
+        let table = try Self.makeTable(id: id, service: service, parts: parts, counters: counters, states: states,
+                                       nowMs: loop.nowMs, limits: limits, installs: installLatency)
+        tablesBuilt += 1
         let traffic = old?.traffic ?? (0..<workerCount).map { _ in TrafficStats() }
-        let entry = ServiceEntry(id: id, config: service, counters: counters, states: states, table: table,
+        let entry = ServiceEntry(id: id, config: service, parts: parts, counters: counters, states: states, table: table,
                                  traffic: traffic, limits: limits)
         entry.boundAddress = old?.boundAddress
         return entry
     }
 
+    /// A table built from nothing (tests, tools): the configuration's addresses and access
+    /// list are prepared here, which a running registry does once per configuration.
     static func makeTable(id: Int, service: ServiceConfig, counters: [BackendCounters],
                           states: [BackendState], nowMs: UInt64,
                           limits: ServiceLimits = ServiceLimits(perClient: false)) throws -> ServiceTable {
-        let targets = service.backends.map { backend in
-            BackendTarget(name: backend.name, endpoint: backend.address,
-                          address: SocketAddress(backend.address), tier: backend.tier)
-        }
+        try makeTable(id: id, service: service, parts: TableParts(service), counters: counters, states: states,
+                      nowMs: nowMs, limits: limits)
+    }
+
+    /// One pass over the backends: O(n) in the pool, plus the strategy's own build. What
+    /// does not depend on state (addresses, names, the access list) comes from `parts` or
+    /// from the table it replaces, never from the configuration's text again.
+    static func makeTable(id: Int, service: ServiceConfig, parts: TableParts, counters: [BackendCounters],
+                          states: [BackendState], nowMs: UInt64, limits: ServiceLimits,
+                          replacing previous: ServiceTable? = nil, changedAtNs: UInt64 = 0,
+                          installs: TableInstallLatency? = nil) throws -> ServiceTable {
         let weights = tableWeights(states, slowStartMs: service.slowStartMs, nowMs: nowMs)
-        let candidates = service.backends.enumerated().map { index, backend in
-            (entry: BackendEntry(index: index, name: backend.name, address: backend.address.description,
-                                 weight: weights[index]),
-             tier: backend.tier, isAvailable: states[index].isEligible)
+        var activeTier: Int?
+        for index in states.indices where states[index].isEligible {
+            let tier = parts.targets[index].tier
+            if activeTier == nil || tier < activeTier! { activeTier = tier }
         }
-        let eligible = BackendSelection.eligible(tiered: candidates)
-        let activeTier = BackendSelection.activeTier(candidates.map { ($0.tier, $0.isAvailable) })
+        var eligible: [BackendEntry] = []
+        var eligibleIndices: [Int] = []
+        var fallback: [Int] = []
+        if let activeTier {
+            for index in states.indices where states[index].isEligible {
+                if parts.targets[index].tier == activeTier {
+                    var entry = parts.entries[index]
+                    entry.weight = max(1, weights[index])
+                    eligible.append(entry)
+                    eligibleIndices.append(index)
+                } else {
+                    fallback.append(index)
+                }
+            }
+        }
+        // Later tiers, lowest first; within a tier, configuration order (the sort is stable).
+        if fallback.count > 1 { fallback.sort { parts.targets[$0].tier < parts.targets[$1].tier } }
         guard let strategy = StrategyRegistry.make(named: service.strategy, backends: eligible, options: StrategyOptions()) else {
             throw StartupError(description: "service \(service.name): unknown strategy \"\(service.strategy)\"")
         }
-        let eligibleIndices = eligible.map(\.index)
-        let fallback = candidates.filter { $0.isAvailable && !eligibleIndices.contains($0.entry.index) }
-            .sorted { $0.tier < $1.tier }.map(\.entry.index)
-        let list = AccessList(allow: service.allow, deny: service.deny)
-        let accessList = list.permitsEveryone ? nil : list
-        return ServiceTable(id: id, config: service, backends: targets, counters: counters,
+        if let previous {
+            return ServiceTable(replacing: previous, eligible: eligibleIndices, activeTier: activeTier, fallback: fallback,
+                                strategy: strategy, changedAtNs: changedAtNs)
+        }
+        return ServiceTable(id: id, config: service, backends: parts.targets, counters: counters,
                             eligible: eligibleIndices, activeTier: activeTier, fallback: fallback, strategy: strategy,
-                            accessList: accessList, limits: limits)
+                            accessList: parts.accessList, limits: limits, installs: installs)
     }
 
     static func effectiveWeight(_ state: BackendState, slowStartMs: Int, nowMs: UInt64) -> Int {
@@ -109,38 +158,43 @@ public final class BackendRegistry: EventHandler {
     // MARK: Changes from checks and the runtime API
 
     /// Health checks report here (service and backend are positions in the configuration).
+    /// The table follows at the end of the loop turn, with every other change of the turn.
     public func setHealth(service: Int, backend: Int, healthy: Bool, reason: String) {
         guard services.indices.contains(service), services[service].states.indices.contains(backend),
               services[service].states[backend].healthy != healthy else { return }
-        services[service].states[backend].healthy = healthy
+        let entry = services[service]
+        entry.states[backend].healthy = healthy
         let nowMs = loop.nowMs
         if healthy {
-            services[service].states[backend].upTransitions += 1
-            services[service].states[backend].downtimeMs += nowMs &- services[service].states[backend].downSinceMs
+            entry.states[backend].upTransitions += 1
+            entry.states[backend].downtimeMs += nowMs &- entry.states[backend].downSinceMs
         } else {
-            services[service].states[backend].downTransitions += 1
-            services[service].states[backend].downSinceMs = nowMs
+            entry.states[backend].downTransitions += 1
+            entry.states[backend].downSinceMs = nowMs
         }
-        noteChange(service: service, backend: backend, reason: reason)
-        // After the table without it is published (the mailbox keeps order), so the clients
-        // that reconnect at once are not sent back to it.
-        if !healthy && services[service].config.onBackendDown == .reset {
-            workers.broadcast(.resetConnections(to: [services[service].counters[backend]], reason: .backendDown))
+        // Sent after the table without it (the mailbox keeps order), so the clients that
+        // reconnect at once are not sent back to it.
+        if !healthy && entry.config.onBackendDown == .reset {
+            entry.pendingResets.append(entry.counters[backend])
         }
+        noteChange(entry, backend: backend, reason: reason)
     }
 
-    /// The runtime API: drain, disable, enable.
+    /// The runtime API: drain, disable, enable. Published before the answer goes out, so an
+    /// operator who reads "draining" knows no worker picks the backend any more.
     public func setAdminState(service: Int, backend: Int, _ admin: AdminState, reason: String) {
         guard services.indices.contains(service), services[service].states.indices.contains(backend),
               services[service].states[backend].admin != admin else { return }
         services[service].states[backend].admin = admin
-        noteChange(service: service, backend: backend, reason: reason)
+        noteChange(services[service], backend: backend, reason: reason)
+        publish(services[service])
     }
 
     public func setWeight(service: Int, backend: Int, weight: Int, reason: String) {
         guard services.indices.contains(service), services[service].states.indices.contains(backend), weight >= 1 else { return }
         services[service].states[backend].weight = weight
-        noteChange(service: service, backend: backend, reason: reason)
+        noteChange(services[service], backend: backend, reason: reason)
+        publish(services[service])
     }
 
     /// Whether the backend is currently considered healthy (health checks seed from this).
@@ -155,29 +209,33 @@ public final class BackendRegistry: EventHandler {
 
     public func backendIndex(service: Int, named name: String) -> Int? {
         guard services.indices.contains(service) else { return nil }
-        return services[service].config.backends.firstIndex { $0.name == name }
+        return services[service].backendPositions[name]
     }
 
-    func noteChange(service: Int, backend: Int, reason: String) {
-        let entry = services[service]
-        let wasEligible = entry.table.eligible.contains(backend)
+    /// Records the change and marks the service for publishing; O(1), nothing is rebuilt here.
+    func noteChange(_ entry: ServiceEntry, backend: Int, reason: String) {
         entry.states[backend].lastChangeReason = reason
         entry.states[backend].lastChangeAtMs = loop.nowMs
-        if entry.states[backend].isEligible && !wasEligible {
+        // Eligible now but not in the table the workers have: it starts its slow start.
+        if entry.states[backend].isEligible && entry.states[backend].eligibleSinceMs == 0 {
             entry.states[backend].eligibleSinceMs = max(1, loop.nowMs)
+        } else if !entry.states[backend].isEligible {
+            entry.states[backend].eligibleSinceMs = 0
         }
+        stateChanges += 1
         log.notice("backend state changed", metadata: [
             "service": "\(entry.config.name)", "backend": "\(entry.config.backends[backend].name)",
             "state": "\(Self.stateName(entry.states[backend]))", "reason": "\(reason)",
         ])
-        publish(entry)
+        if entry.pendingSinceNs == 0 { entry.pendingSinceNs = cl_monotonic_ns() }
+        hasPending = true
     }
 
     /// A worker's connect failed; the counters identify the backend across table rebuilds
     /// and reloads.
     func connectFailed(counters: BackendCounters, errno code: Int32) {
         for (position, entry) in services.enumerated() {
-            if let backend = entry.counters.firstIndex(where: { $0 === counters }) {
+            if let backend = entry.counterPositions[ObjectIdentifier(counters)] {
                 passiveCheck(service: position, backend: backend, errno: code)
             }
         }
@@ -199,33 +257,81 @@ public final class BackendRegistry: EventHandler {
 
     // MARK: Publishing tables
 
-    /// Rebuilds the service's table from its states and hands it to every worker. A rebuild
-    /// that fails leaves the workers on the previous table: logged and counted, never silent.
+    /// Publishes every service changed since the last turn: one table per service however
+    /// many of its backends changed. A service whose last build was expensive waits until
+    /// nine times that build's cost has passed, so a flapping pool of any size spends at most
+    /// a tenth of the control thread on tables; a small pool (builds of microseconds) never
+    /// waits. Runs after every turn of the control loop, and on the registry's timer.
+    public func publishPending() {
+        guard hasPending else { return }
+        hasPending = false
+        let nowNs = cl_monotonic_ns()
+        var wakeAtNs = UInt64.max
+        for entry in services where entry.pendingSinceNs != 0 {
+            if nowNs >= entry.nextPublishAtNs {
+                publish(entry)
+            } else {
+                hasPending = true
+                wakeAtNs = min(wakeAtNs, entry.nextPublishAtNs)
+            }
+        }
+        if wakeAtNs != .max {
+            // The wheel counts in milliseconds; round up so the timer never fires early.
+            let atMs = loop.nowMs + (wakeAtNs - nowNs + 999_999) / 1_000_000
+            if atMs < publishTimerAt {
+                publishTimerAt = atMs
+                loop.schedule(id, atMs: atMs)
+            }
+        }
+    }
+
+    /// Builds the service's table from its states and hands it to every worker, then the
+    /// resets that wait for it. A build that fails leaves the workers on the previous table:
+    /// logged and counted, never silent.
     func publish(_ entry: ServiceEntry) {
+        let startedNs = cl_monotonic_ns()
+        let changedAtNs = entry.pendingSinceNs != 0 ? entry.pendingSinceNs : startedNs
+        entry.pendingSinceNs = 0
         let table: ServiceTable
         do {
-            table = try Self.makeTable(id: entry.id, service: entry.config, counters: entry.counters,
-                                       states: entry.states, nowMs: loop.nowMs, limits: entry.limits)
+            table = try Self.makeTable(id: entry.id, service: entry.config, parts: entry.parts, counters: entry.counters,
+                                       states: entry.states, nowMs: loop.nowMs, limits: entry.limits,
+                                       replacing: entry.table, changedAtNs: changedAtNs)
+            tablesBuilt += 1
         } catch {
             tableRebuildFailures += 1
             log.error("table rebuild failed; workers keep the previous table", metadata: [
                 "service": "\(entry.config.name)", "error": "\(error)",
             ])
+            flushResets(entry)
             return
         }
         let previousTier = entry.table.activeTier
         entry.table = table
         workers.broadcast(.table(table))
+        tablesPublished += 1
+        flushResets(entry)
         // Failback: an earlier tier is back, so the clients held by later tiers are sent home.
         if entry.config.failback, let tier = table.activeTier, let previousTier, tier < previousTier {
-            let later = entry.config.backends.indices.filter { entry.config.backends[$0].tier > tier }.map { entry.counters[$0] }
+            let later = entry.parts.targets.indices.filter { entry.parts.targets[$0].tier > tier }.map { entry.counters[$0] }
             workers.broadcast(.resetConnections(to: later, reason: .failback))
         }
+        let costNs = cl_monotonic_ns() - startedNs
+        entry.nextPublishAtNs = startedNs + costNs * 10
         scheduleRampIfNeeded()
     }
 
+    private func flushResets(_ entry: ServiceEntry) {
+        guard !entry.pendingResets.isEmpty else { return }
+        workers.broadcast(.resetConnections(to: entry.pendingResets, reason: .backendDown))
+        entry.pendingResets.removeAll()
+    }
+
     /// Replaces every service at once (a reload that has already built and bound them all).
+    /// Resets still waiting on a replaced service go out now: the reload's tables, built from
+    /// the same states, are already on their way.
     func replaceServices(_ entries: [ServiceEntry]) {
+        for old in services where !old.pendingResets.isEmpty { flushResets(old) }
         services = entries
         scheduleRampIfNeeded()
     }
@@ -247,9 +353,13 @@ public final class BackendRegistry: EventHandler {
 
     public func handleEvent(_ events: EpollEvents, tag: UInt8) {}
 
-    /// Republishes the tables of services whose backends are still ramping up, so their
-    /// effective weight grows in steps of 100 ms.
+    /// Publishes what waited for its turn, and republishes the tables of services whose
+    /// backends are still ramping up, so their effective weight grows in steps of 100 ms.
     public func handleTimer(nowMs: UInt64) {
+        if publishTimerAt != .max && nowMs >= publishTimerAt {
+            publishTimerAt = .max
+            publishPending()
+        }
         guard rampTimerAt != .max else { return }
         guard nowMs >= rampTimerAt else { return loop.schedule(id, atMs: rampTimerAt) }
         rampTimerAt = .max

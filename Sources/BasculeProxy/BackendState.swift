@@ -125,6 +125,8 @@ public struct ServiceStatus: Sendable {
     public var backends: [BackendStatus]
     /// Backends of the file removed through the admin API (until the next reload).
     public var removedAtRuntime: [String] = []
+    /// The service's `backendMetrics`: false when /metrics carries no series per backend.
+    public var backendMetrics = true
 
     public init(name: String, listen: String, strategy: String, connectionsAccepted: Int = 0,
                 connectionsFailed: Int = 0, backends: [BackendStatus]) {

@@ -1,6 +1,7 @@
 import BasculeBalancing
 import BasculeConfig
 import BasculePosix
+import CLinux
 
 /// A backend as the relay needs it: where to connect, and what to call it in logs.
 public struct BackendTarget: Sendable {
@@ -40,10 +41,16 @@ public final class ServiceTable: Sendable {
     let backendLimits: [Int]
     let hasBackendLimits: Bool
     let limits: ServiceLimits
+    /// When the oldest backend state change this table carries was noted (monotonic ns); 0
+    /// for a table made by a configuration. Workers record in `installs` how long it took
+    /// to reach them.
+    let changedAtNs: UInt64
+    let installs: TableInstallLatency?
 
     init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
                 eligible: [Int], activeTier: Int? = 0, fallback: [Int] = [], strategy: Strategy,
-                accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false)) {
+                accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false),
+                installs: TableInstallLatency? = nil) {
         self.id = id
         self.config = config
         self.backends = backends
@@ -58,5 +65,34 @@ public final class ServiceTable: Sendable {
         self.backendLimits = config.backends.map { $0.maxConnections ?? 0 }
         self.hasBackendLimits = backendLimits.contains { $0 > 0 }
         self.limits = limits
+        changedAtNs = 0
+        self.installs = installs
+    }
+
+    /// The table after a backend state change: only what state decides is new; the rest
+    /// (addresses, counters, access lists, limits) is the previous table's, shared, not rebuilt.
+    init(replacing previous: ServiceTable, eligible: [Int], activeTier: Int?, fallback: [Int], strategy: Strategy,
+         changedAtNs: UInt64) {
+        id = previous.id
+        config = previous.config
+        backends = previous.backends
+        counters = previous.counters
+        self.eligible = eligible
+        self.activeTier = activeTier
+        self.fallback = fallback
+        self.strategy = strategy
+        accessList = previous.accessList
+        trustedProxies = previous.trustedProxies
+        backendLimits = previous.backendLimits
+        hasBackendLimits = previous.hasBackendLimits
+        limits = previous.limits
+        self.changedAtNs = changedAtNs
+        installs = previous.installs
+    }
+
+    /// A worker has put this table in place of the previous one.
+    func noteInstalled() {
+        guard changedAtNs != 0, let installs else { return }
+        installs.record(nanoseconds: cl_monotonic_ns() &- changedAtNs)
     }
 }

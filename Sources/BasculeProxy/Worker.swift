@@ -139,6 +139,7 @@ final class Worker {
         case .table(let table):
             if let runtime = services.first(where: { $0.table.id == table.id }) {
                 runtime.update(table)
+                table.noteInstalled()
             }
         case .addService(let service):
             do {
