@@ -31,6 +31,7 @@ enum MetricsPage {
         var serviceDenied = MetricFamily(name: "bascule_service_connections_denied_total", help: "Client connections closed at accept by allow/deny.", type: "counter")
         var serviceRefused = MetricFamily(name: "bascule_service_connections_refused_total", help: "Client connections refused by a connection limit (process, service, client, or every backend full).", type: "counter")
         var serviceBadProxy = MetricFamily(name: "bascule_service_proxy_headers_rejected_total", help: "Client connections closed for a malformed, truncated or late PROXY protocol header.", type: "counter")
+        var serviceUntrusted = MetricFamily(name: "bascule_service_untrusted_proxy_connections_total", help: "Connections closed at accept because the peer is not one of trustedProxies (it may not send PROXY headers).", type: "counter")
         var serviceRetries = MetricFamily(name: "bascule_service_retries_total", help: "Connects tried again after a failed one.", type: "counter")
         var clientTimedOut = MetricFamily(name: "bascule_service_client_connections_timed_out_total", help: "Connections ended because the client's host stopped answering keepalive probes (ETIMEDOUT).", type: "counter")
         var activeTier = MetricFamily(name: "bascule_service_active_tier", help: "The tier new connections go to now (only services with a backend available).", type: "gauge")
@@ -80,6 +81,7 @@ enum MetricsPage {
             serviceDenied.add(service.connectionsDenied, s)
             serviceRefused.add(service.connectionsRefused, s)
             serviceBadProxy.add(service.proxyHeadersRejected, s)
+            serviceUntrusted.add(service.untrustedProxies, s)
             serviceRetries.add(service.retries, s)
             clientTimedOut.add(service.clientTimedOut, s)
             if let active = service.activeTier { activeTier.add(active, s) }
@@ -97,7 +99,7 @@ enum MetricsPage {
         var out = ""
         for family in [up, state, active, total, failuresByReason, bytesIn, bytesOut, weight, effective, lastChange,
                        transitions, downtime, resets, backendTimedOut, tier, backendLimit,
-                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy,
+                       serviceActive, serviceTotal, serviceAccepted, serviceFailed, serviceDenied, serviceRefused, serviceBadProxy, serviceUntrusted,
                        serviceRetries, clientTimedOut, activeTier, serviceEligible, serviceReady, serviceBackends, serviceLimit, clientLimit,
                        buildInfo, requests] {
             // A limit nobody set is no series at all, not a family without samples.

@@ -21,6 +21,7 @@ enum StatusJSON {
             ("connectionsDenied", .int(service.connectionsDenied)),
             ("connectionsRefused", .int(service.connectionsRefused)),
             ("proxyHeadersRejected", .int(service.proxyHeadersRejected)),
+            ("untrustedProxies", .int(service.untrustedProxies)),
             ("retries", .int(service.retries)),
             ("clientConnectionsTimedOut", .int(service.clientTimedOut)),
             ("activeTier", service.activeTier.map { .int($0) } ?? .null),

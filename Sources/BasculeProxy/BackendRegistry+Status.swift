@@ -59,6 +59,7 @@ extension BackendRegistry {
                 backends: backends)
             status.connectionsDenied = entry.traffic.reduce(0) { $0 + $1.denied.load(ordering: .relaxed) }
             status.connectionsRefused = entry.traffic.reduce(0) { $0 + $1.refused.load(ordering: .relaxed) }
+            status.untrustedProxies = entry.traffic.reduce(0) { $0 + $1.untrustedProxies.load(ordering: .relaxed) }
             status.proxyHeadersRejected = entry.traffic.reduce(0) { $0 + $1.rejectedProxyHeaders.load(ordering: .relaxed) }
             status.retries = entry.traffic.reduce(0) { $0 + $1.retries.load(ordering: .relaxed) }
             status.maxConnections = entry.config.maxConnections

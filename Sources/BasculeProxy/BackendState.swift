@@ -113,6 +113,8 @@ public struct ServiceStatus: Sendable {
     public var connectionsDenied: Int = 0
     public var connectionsRefused: Int = 0
     public var proxyHeadersRejected: Int = 0
+    /// Closed at accept: the peer is not one of `trustedProxies`.
+    public var untrustedProxies: Int = 0
     /// Connects tried again after a failed one.
     public var retries: Int = 0
     /// The service's configured limits, when set.

@@ -10,6 +10,8 @@ public final class TrafficStats: Sendable {
     /// Closed at accept by a connection limit (process, service, per client, or every
     /// backend at its own limit).
     public let refused = Atomic<Int>(0)
+    /// Closed at accept because the peer may not send PROXY headers (`trustedProxies`).
+    public let untrustedProxies = Atomic<Int>(0)
     /// Closed because the PROXY protocol header was malformed, truncated or late.
     public let rejectedProxyHeaders = Atomic<Int>(0)
     /// Connects tried again after a failed one (at most `retries` per client).

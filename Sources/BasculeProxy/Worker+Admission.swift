@@ -21,9 +21,10 @@ extension Worker {
                address: SocketAddress, at stage: AdmissionStage) -> CloseReason? {
         let isClient = stage == .proxyHeader || !table.config.acceptProxyProtocol
         // A header from a peer that is not a trusted upstream would let any client choose the
-        // address allow/deny and the per-client limit judge: refused, counted as denied.
+        // address allow/deny and the per-client limit judge: refused, and counted apart from
+        // allow/deny, so an operator tells a misconfigured upstream from a denied client.
         if stage == .accept, let trusted = table.trustedProxies, !trusted.permits(address) {
-            service.traffic.denied.bump()
+            service.traffic.untrustedProxies.bump()
             noteRefusal(service, "refused: not a trusted proxy (trustedProxies)", peer: address)
             return .deniedByAccessList
         }
