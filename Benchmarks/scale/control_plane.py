@@ -8,7 +8,7 @@ Prints, for one bascule binary (run it against the baseline too):
   - the reload: seconds from SIGHUP to "configuration reloaded" in the log, and the
     longest /readyz answer while the new pool's first checks run (10 s after it);
   - under the flap (steady state): control-thread CPU % (the main thread: /proc/PID/task/PID/stat),
-    state changes seen and tables published per second, time from a state change to the
+    checks, backend state changes and tables published per second, time from a state change to the
     workers' tables (bascule_table_publish_latency_seconds, where the binary has it),
     /readyz and /status latency p50/p99/max, and how many always-up backends were
     marked down anyway (loop lag makes a check time out);
@@ -238,6 +238,7 @@ def main():
     ap.add_argument("--flap-seconds", type=float, default=20.0, help="length of the steady-state measurement")
     ap.add_argument("--settle-seconds", type=float, default=10.0, help="measured after the reload, before the steady state")
     ap.add_argument("--reload-timeout", type=float, default=300.0)
+    ap.add_argument("--status-every", type=float, default=2.0, help="seconds between /status GETs under the flap")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--fleet", nargs=5, metavar=("DEAD", "FLAPPING", "STEADY", "PERIOD", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -290,7 +291,12 @@ def main():
                 text = http_get(admin, "/metrics", timeout=120).decode(errors="replace")
             except OSError:
                 return {}  # a starved admin endpoint: the figures below say n/a
-            return metric_samples(text, "bascule_table_publish")
+            samples = metric_samples(text, "bascule_table_publish")
+            samples["checks"] = sum(metric_samples(text, "bascule_health_checks_total").values())
+            changes = metric_samples(text, "bascule_backend_state_changes_total")
+            if changes:
+                samples["changes"] = sum(changes.values())
+            return samples
 
         def backends_now():
             try:
@@ -302,7 +308,7 @@ def main():
         steady_names = {f"b{i:05d}" for i in range(args.steady)}
         flap_names = {f"b{i:05d}" for i in range(args.steady, args.steady + args.flapping)}
         readyz = Poller(admin, "/readyz", 0.1)
-        status_poll = Poller(admin, "/status", 1.0, timeout=30)
+        status_poll = Poller(admin, "/status", args.status_every, timeout=30)
         ticks0, _ = control_thread_ticks(lb.pid)
         t0 = time.monotonic()
         readyz.start()
@@ -318,22 +324,27 @@ def main():
         def count(backends, names, keys):
             return sum(b.get(k, 0) for b in backends if b["name"] in names for k in keys)
         results["control_cpu_pct"] = 100.0 * (ticks1 - ticks0) / CLK_TCK / elapsed
+        results["checks_per_s"] = (pub1.get("checks", 0) - pub0.get("checks", 0)) / elapsed if pub0 and pub1 else float("nan")
+        results["state_changes_per_s"] = (pub1["changes"] - pub0["changes"]) / elapsed if "changes" in pub0 and "changes" in pub1 else None
         if backends0 is not None and backends1 is not None:
-            both = ("downTransitions", "upTransitions")
-            results["flap_transitions_per_s"] = (count(backends1, flap_names, both) - count(backends0, flap_names, both)) / elapsed
+            # /status counts the times each backend was marked down; each comes back up in between.
+            down = ("downTransitions",)
+            results["flap_downs_per_s"] = (count(backends1, flap_names, down) - count(backends0, flap_names, down)) / elapsed
             results["false_downs"] = count(backends1, steady_names, ("downTransitions",)) - count(backends0, steady_names, ("downTransitions",))
         else:
-            results["flap_transitions_per_s"] = results["false_downs"] = float("nan")
+            results["flap_downs_per_s"] = results["false_downs"] = float("nan")
         results["readyz_ms"] = {"p50": pct(rl, 0.5) * 1000, "p99": pct(rl, 0.99) * 1000, "max": max(rl, default=0) * 1000, "failed": rf}
         results["status_ms"] = {"p50": pct(sl, 0.5) * 1000, "p99": pct(sl, 0.99) * 1000, "max": max(sl, default=0) * 1000, "failed": sf}
         print(f"steady flap, {elapsed:.0f} s: control thread {results['control_cpu_pct']:.1f} % CPU; "
-              f"{results['flap_transitions_per_s']:.0f} flapping-backend transitions/s; always-up backends marked down: {results['false_downs']}")
+              f"{results['checks_per_s']:.0f} checks/s; flapping backends marked down {results['flap_downs_per_s']:.0f}/s "
+              f"(state changes: {results['state_changes_per_s'] if results['state_changes_per_s'] is None else round(results['state_changes_per_s'])}/s); "
+              f"always-up backends marked down: {results['false_downs']}")
         print(f"  /readyz p50 {results['readyz_ms']['p50']:.1f} ms, p99 {results['readyz_ms']['p99']:.1f} ms, "
               f"max {results['readyz_ms']['max']:.1f} ms ({rf} failed of {len(rl)})")
         print(f"  /status p50 {results['status_ms']['p50']:.1f} ms, p99 {results['status_ms']['p99']:.1f} ms, "
               f"max {results['status_ms']['max']:.1f} ms ({sf} failed of {len(sl)})")
         count_key = "bascule_table_publish_latency_seconds_count"
-        if any(k.startswith(count_key) for k in pub1):
+        if any(k.startswith(count_key) for k in pub1) and pub0:
             published = sum(v for k, v in pub1.items() if k.startswith(count_key)) - \
                 sum(v for k, v in pub0.items() if k.startswith(count_key))
             total_s = sum(v for k, v in pub1.items() if k.startswith("bascule_table_publish_latency_seconds_sum")) - \

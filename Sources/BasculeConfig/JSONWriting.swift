@@ -86,6 +86,21 @@ extension JSONValue {
     }
 
     public static func writeString(_ text: String, into out: inout String) {
+        // Names, addresses and reasons rarely need escaping: appended whole, not scalar by
+        // scalar (a /status of 10,000 backends spent two thirds of its time there).
+        if text.utf8.allSatisfy(Self.needsNoEscape) {
+            out += "\""
+            out += text
+            out += "\""
+            return
+        }
         writeString(text.unicodeScalars, into: &out)
+    }
+
+    /// Printable ASCII other than the characters `writeString` escapes (HTML ones included).
+    @inline(__always)
+    private static func needsNoEscape(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+            && byte != UInt8(ascii: "<") && byte != UInt8(ascii: ">") && byte != UInt8(ascii: "&")
     }
 }
