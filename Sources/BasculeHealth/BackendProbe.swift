@@ -136,14 +136,21 @@ final class BackendProbe: EventHandler {
         }
         if case .idle = phase {
             if nowMs >= nextCheckAtMs {
-                // This turn's share of starts is spent: the next turn (one wheel tick on).
-                if starts?.take() ?? true { beginAttempt(nowMs: nowMs) } else { nextCheckAtMs = nowMs + 1 }
+                // Past this turn's share of starts, the budget starts it when its turn comes.
+                if starts?.request(self) ?? true { beginAttempt(nowMs: nowMs) } else { nextCheckAtMs = .max }
             }
         } else if nowMs >= attemptDeadlineMs {
             finish(.failed("timeout after \(config.timeoutMs) ms"))
         } else if nowMs >= stepDeadlineMs, let script {
             finish(.failed("\(script.currentDescription): timeout after \(script.currentTimeoutMs) ms\(received(script))"))
         }
+        if case .idle = phase { arm(nextCheckAtMs) } else { arm(min(attemptDeadlineMs, stepDeadlineMs)) }
+    }
+
+    /// The start budget's turn for a check that came due while the loop's share was spent.
+    func startWaiting(nowMs: UInt64) {
+        guard running, case .idle = phase else { return }
+        beginAttempt(nowMs: nowMs)
         if case .idle = phase { arm(nextCheckAtMs) } else { arm(min(attemptDeadlineMs, stepDeadlineMs)) }
     }
 

@@ -92,6 +92,7 @@ public final class HealthMonitor {
 
     /// Stops every check and closes every probe socket.
     public func stop() {
+        starts.stop()
         for row in probes { for probe in row { probe.stop() } }
         for row in agents { for agent in row { agent?.stop() } }
     }

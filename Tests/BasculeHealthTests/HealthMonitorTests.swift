@@ -248,4 +248,32 @@ import Testing
         #expect(server.accepted >= 3 && server.accepted <= 6)
         #expect(monitor.results()[0][0].failuresTotal == monitor.results()[0][0].checksTotal)
     }
+
+    /// A reload that adds thousands of backends, or a loop held up for a while, brings many
+    /// checks due at once: a turn of the loop starts at most 64 of them, so the admin endpoint
+    /// and the signals sharing the loop get their turn in between, and the rest follow.
+    @Test func checksThatComeDueTogetherStartAFewPerLoopTurn() throws {
+        let loop = try EventLoop()
+        let recorder = ChangeRecorder()
+        let port = try LoopbackHTTPServer.refusingPort()
+        let count = 400
+        let monitor = try monitor(loop, HealthCheckConfig(type: .tcp, intervalMs: 1, timeoutMs: 1, rise: 1, fall: 1),
+                                  ports: Array(repeating: port, count: count), recorder)
+        defer { monitor.stop() }
+        monitor.start()
+        var turns = 0
+        var checked = Set<Int>()
+        while checked.count < count && turns < 2_000 {
+            try loop.runOnce(maxWaitMs: 10)
+            turns += 1
+            let results = monitor.results()[0]
+            let completed = results.reduce(0) { $0 + Int($1.checksTotal) }
+            // Every check that completed was started in one of the turns so far.
+            #expect(completed <= 64 * turns, "\(completed) checks after \(turns) turns")
+            if completed > 64 * turns { break }
+            for (index, result) in results.enumerated() where result.checksTotal > 0 { checked.insert(index) }
+        }
+        #expect(checked.count == count, "every backend was checked, \(count / 64 + 1) turns at least")
+        #expect(recorder.changes.count == count, "each one went down once")
+    }
 }
