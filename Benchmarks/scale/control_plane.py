@@ -287,11 +287,14 @@ def main():
 
         # Steady state under the flap.
         def snapshot():
+            # The page's counters are read when the request arrives, not when it has been sent.
+            asked = time.monotonic()
             try:
                 text = http_get(admin, "/metrics", timeout=120).decode(errors="replace")
             except OSError:
                 return {}  # a starved admin endpoint: the figures below say n/a
             samples = metric_samples(text, "bascule_table_publish")
+            samples["at"] = asked
             samples["checks"] = sum(metric_samples(text, "bascule_health_checks_total").values())
             changes = metric_samples(text, "bascule_backend_state_changes_total")
             if changes:
@@ -299,8 +302,10 @@ def main():
             return samples
 
         def backends_now():
+            asked = time.monotonic()
             try:
-                return json.loads(http_get(admin, "/status", timeout=120))["services"][0]["backends"]
+                backends = json.loads(http_get(admin, "/status", timeout=120))["services"][0]["backends"]
+                return backends, asked
             except OSError:
                 return None
         pub0 = snapshot()
@@ -324,12 +329,15 @@ def main():
         def count(backends, names, keys):
             return sum(b.get(k, 0) for b in backends if b["name"] in names for k in keys)
         results["control_cpu_pct"] = 100.0 * (ticks1 - ticks0) / CLK_TCK / elapsed
-        results["checks_per_s"] = (pub1.get("checks", 0) - pub0.get("checks", 0)) / elapsed if pub0 and pub1 else float("nan")
-        results["state_changes_per_s"] = (pub1["changes"] - pub0["changes"]) / elapsed if "changes" in pub0 and "changes" in pub1 else None
+        # Counters are read between snapshots, which straddle the steady window a little.
+        between = pub1.get("at", 0) - pub0.get("at", 0)
+        results["checks_per_s"] = (pub1.get("checks", 0) - pub0.get("checks", 0)) / between if pub0 and pub1 else float("nan")
+        results["state_changes_per_s"] = (pub1["changes"] - pub0["changes"]) / between if "changes" in pub0 and "changes" in pub1 else None
         if backends0 is not None and backends1 is not None:
             # /status counts the times each backend was marked down; each comes back up in between.
             down = ("downTransitions",)
-            results["flap_downs_per_s"] = (count(backends1, flap_names, down) - count(backends0, flap_names, down)) / elapsed
+            (backends0, at0), (backends1, at1) = backends0, backends1
+            results["flap_downs_per_s"] = (count(backends1, flap_names, down) - count(backends0, flap_names, down)) / (at1 - at0)
             results["false_downs"] = count(backends1, steady_names, ("downTransitions",)) - count(backends0, steady_names, ("downTransitions",))
         else:
             results["flap_downs_per_s"] = results["false_downs"] = float("nan")
@@ -354,7 +362,7 @@ def main():
                 if k.startswith("bascule_table_publish_latency_seconds_bucket"):
                     le = k.split('le="', 1)[1].split('"', 1)[0]
                     buckets[le] = v - pub0.get(k, 0)
-            results["table_installs_per_s"] = published / elapsed
+            results["table_installs_per_s"] = published / between
             results["publish_latency_mean_ms"] = 1000 * total_s / published if published else None
             # p99 from the histogram: the first bound holding 99 % of the installs.
             p99 = None
