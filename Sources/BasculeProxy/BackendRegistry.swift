@@ -216,12 +216,12 @@ public final class BackendRegistry: EventHandler {
     func noteChange(_ entry: ServiceEntry, backend: Int, reason: String) {
         entry.states[backend].lastChangeReason = reason
         entry.states[backend].lastChangeAtMs = loop.nowMs
-        // Eligible now but not in the table the workers have: it starts its slow start.
-        if entry.states[backend].isEligible && entry.states[backend].eligibleSinceMs == 0 {
+        // Eligible now and not before this change: it starts its slow start.
+        let eligible = entry.states[backend].isEligible
+        if eligible && !entry.states[backend].wasEligible {
             entry.states[backend].eligibleSinceMs = max(1, loop.nowMs)
-        } else if !entry.states[backend].isEligible {
-            entry.states[backend].eligibleSinceMs = 0
         }
+        entry.states[backend].wasEligible = eligible
         stateChanges += 1
         log.notice("backend state changed", metadata: [
             "service": "\(entry.config.name)", "backend": "\(entry.config.backends[backend].name)",

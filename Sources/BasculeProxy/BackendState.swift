@@ -18,6 +18,9 @@ struct BackendState {
     var weight: Int
     /// When the backend last became eligible, for slow start.
     var eligibleSinceMs: UInt64 = 0
+    /// Whether it was eligible after the previous change, so a change can tell that it has
+    /// just become eligible (and starts its slow start) without looking through the table.
+    var wasEligible = true
     var lastChangeReason = "initial state"
     var lastChangeAtMs: UInt64 = 0
     /// Health transitions, and the time spent unhealthy before the current state (the

@@ -141,4 +141,14 @@ import Testing
         #expect(rig.tables().isEmpty)
         #expect(rig.registry.status()[0].backends[1].state == "down", "the state change itself is kept")
     }
+
+    @Test func aBackendThatComesBackRampsUpButAWeightChangeDoesNotRestartItsRamp() throws {
+        let rig = try rig { $0.slowStartMs = 60_000 }
+        rig.registry.setWeight(service: 0, backend: 0, weight: 10, reason: "operator")
+        #expect(rig.registry.status()[0].backends[0].effectiveWeight == 10, "serving since start: no ramp")
+        rig.registry.setHealth(service: 0, backend: 1, healthy: false, reason: "check failed")
+        rig.registry.setHealth(service: 0, backend: 1, healthy: true, reason: "check ok")
+        rig.registry.setWeight(service: 0, backend: 1, weight: 10, reason: "operator")
+        #expect(rig.registry.status()[0].backends[1].effectiveWeight == 1, "back from down: ramps from 1")
+    }
 }
