@@ -26,6 +26,15 @@ let package = Package(
         // The socket floor: one socket address, the errno policy, socket calls, threads.
         .target(name: "BasculePosix", dependencies: ["CLinux"], swiftSettings: strict),
         .target(name: "BasculeBalancing", swiftSettings: strict),
+
+        // The kernel data plane: libbpf (a C shim over its headers, and the map layouts shared
+        // with the program), the XDP program compiled by clang -target bpf at build time
+        // (BPFObjectPlugin runs BPFObjectEmbedder), and its loader.
+        .target(name: "CBPF", linkerSettings: [.linkedLibrary("bpf")]),
+        .executableTarget(name: "BPFObjectEmbedder"),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool(), dependencies: ["BPFObjectEmbedder"]),
+        .target(name: "BasculeXDP", dependencies: ["CBPF", "BasculeBalancing", "BasculeConfig"],
+                exclude: ["BPF"], swiftSettings: strict, plugins: ["BPFObjectPlugin"]),
         .target(name: "BasculeConfig", swiftSettings: strict),
         .target(name: "BasculeEventLoop", dependencies: ["BasculePosix", "CLinux"], swiftSettings: strict),
         .target(name: "BasculeProxy",
@@ -37,7 +46,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeAdmin",
-                dependencies: ["BasculePosix", "BasculeEventLoop", "BasculeConfig", "BasculeProxy", "BasculeHealth", "CLinux",
+                dependencies: ["BasculePosix", "BasculeEventLoop", "BasculeConfig", "BasculeProxy", "BasculeHealth", "BasculeXDP", "CLinux",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeBackendService",
@@ -48,7 +57,7 @@ let package = Package(
         // bascule-backend is listed so that `swift run bascule demo` builds it too: the demo starts
         // its backends as bascule-backend processes found beside bascule.
         .executableTarget(name: "bascule",
-                          dependencies: ["BasculePosix", "BasculeProxy", "BasculeConfig", "BasculeBalancing", "BasculeHealth", "BasculeAdmin",
+                          dependencies: ["BasculePosix", "BasculeProxy", "BasculeConfig", "BasculeBalancing", "BasculeHealth", "BasculeAdmin", "BasculeXDP",
                                          "BasculeBackendService", "bascule-backend",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],

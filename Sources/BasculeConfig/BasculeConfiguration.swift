@@ -173,6 +173,8 @@ public struct ServiceConfig: Sendable, Equatable {
     /// The default route of a shared address: connections that do not start with a TLS
     /// handshake come here instead of being refused.
     public var acceptNonTLS = false
+    /// Set when the kernel data plane carries this service (`"dataPlane": "xdp"`); nil: the proxy.
+    public var xdp: XDPSettings?
 
     /// Whether the service is reached by the name in a ClientHello.
     public var routesByServerName: Bool { !serverNames.isEmpty }

@@ -66,6 +66,7 @@ struct ConfigValidator {
         configuration.services = services(root, defaults: configuration.defaults)
         ServerNameValidation.checkSharedAddresses(configuration.services, at: root.path.key("services"),
                                                   collector: &collector)
+        XDPServiceValidation.checkAcrossServices(configuration.services, at: root.path.key("services"), collector: &collector)
 
         // The admin address is checked last so the message can name the service it meets;
         // the default address is checked too, since an operator may not know it.

@@ -5,7 +5,7 @@ enum ServiceValidation {
                        "maxConnections", "proxyProtocol", "acceptProxyProtocol", "trustedProxies", "allow", "deny",
                        "slowStartMs", "maxConnectionsPerClient", "keepAliveIdleSeconds",
                        "keepAliveIntervalSeconds", "keepAliveCount", "backendUserTimeoutMs",
-                       "onBackendDown", "failback", "backendMetrics", "serverNames", "alpn", "acceptNonTLS"]
+                       "onBackendDown", "failback", "backendMetrics", "serverNames", "alpn", "acceptNonTLS"] + XDPServiceValidation.keys
     static let backendKeys = ["name", "address", "weight", "backup", "tier", "maxConnections", "agent", "healthCheck"]
     static let defaultStrategy = "round-robin"
     /// Strategies whose only input is the client's hash: without one every client would land
@@ -16,7 +16,8 @@ enum ServiceValidation {
     /// and `listen` were already checked by the caller, which needs them for uniqueness.
     static func service(_ object: ObjectAtPath, name: String?, listen: ParsedEndpoint?, defaults: Defaults,
                         knownStrategies: [String], collector: inout ErrorCollector) -> ServiceConfig? {
-        let strategy = strategyName(object, knownStrategies: knownStrategies, collector: &collector)
+        let strategy = strategyName(object, knownStrategies: knownStrategies, collector: &collector,
+                                    defaultName: XDPServiceValidation.isXDP(object) ? "maglev" : defaultStrategy)
         var affinity = collector.choice(object, "affinity", what: "affinity", choices: [Affinity.none, .single, .network])
             ?? (Self.clientHashingStrategies.contains(strategy) && !object.has("affinity") ? .single : .none)
         if affinity == .none && Self.clientHashingStrategies.contains(strategy) && object.has("affinity") {
@@ -45,6 +46,7 @@ enum ServiceValidation {
         let backendMetrics = collector.bool(object, "backendMetrics") ?? true
         let backends = backendList(object, listen: listen, collector: &collector)
         let routing = ServerNameValidation.routing(object, collector: &collector)
+        let xdp = XDPServiceValidation.settings(object, strategy: strategy, listen: listen, collector: &collector)
 
         guard let name, let listen, let backends else { return nil }
         var service = ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
@@ -60,13 +62,14 @@ enum ServiceValidation {
         service.serverNames = routing.serverNames
         service.alpn = routing.alpn
         service.acceptNonTLS = routing.acceptNonTLS
+        service.xdp = xdp
         return service
     }
 
     private static func strategyName(_ object: ObjectAtPath, knownStrategies: [String],
-                                     collector: inout ErrorCollector) -> String {
+                                     collector: inout ErrorCollector, defaultName: String) -> String {
         let explicit = collector.string(object, "strategy")
-        let name = explicit ?? defaultStrategy
+        let name = explicit ?? defaultName
         if object.has("strategy"), explicit == nil { return name }
         guard !knownStrategies.contains(name) else { return name }
         let known = knownStrategies.isEmpty ? "none are registered" : "known: " + knownStrategies.joined(separator: ", ")

@@ -38,6 +38,10 @@ public final class BackendRegistry: EventHandler {
     /// checker knows it must see `rise` good checks before the backend returns.
     public var onPassiveDown: ((_ service: Int, _ backend: Int) -> Void)?
 
+    /// Told of every table published to the workers, with which backends keep the flows they
+    /// have: the kernel data plane writes the same table into its maps (see `KernelTables`).
+    public var onTablePublished: ((_ table: ServiceTable, _ keepingFlows: [Bool]) -> Void)?
+
     init(services: [ServiceConfig], workerCount: Int, workers: WorkerMailboxes, loop: EventLoop, log: Logger) throws {
         self.loop = loop
         self.workerCount = workerCount
@@ -310,6 +314,7 @@ public final class BackendRegistry: EventHandler {
         entry.table = table
         workers.broadcast(.table(table))
         tablesPublished += 1
+        onTablePublished?(table, entry.states.map(\.keepsFlows))
         flushResets(entry)
         // Failback: an earlier tier is back, so the clients held by later tiers are sent home.
         if entry.config.failback, let tier = table.activeTier, let previousTier, tier < previousTier {
@@ -333,6 +338,7 @@ public final class BackendRegistry: EventHandler {
     func replaceServices(_ entries: [ServiceEntry]) {
         for old in services where !old.pendingResets.isEmpty { flushResets(old) }
         services = entries
+        republishToKernel()
         scheduleRampIfNeeded()
     }
 

@@ -128,6 +128,9 @@ public final class ConfigurationReload: EventHandler {
             throw StartupError(description: "a reload cannot change routing by TLS server name (which services share an address, "
                                    + "serverNames, alpn, acceptNonTLS, acceptProxyProtocol on a shared address, clientHello); apply it with a handover (`bascule upgrade`) or a restart")
         }
+        if KernelPlaneLayout(configuration) != KernelPlaneLayout(next) {
+            throw StartupError(description: KernelPlaneLayout.reloadRefusal)
+        }
         let services = registry.services
         // Bind every new listener before changing anything, so a port in use rejects the
         // reload as a whole.
@@ -137,7 +140,7 @@ public final class ConfigurationReload: EventHandler {
             for (position, service) in next.services.enumerated() {
                 let old = services.first { $0.config.name == service.name && $0.config.listen == service.listen }
                 kept.append(old)
-                if old == nil {
+                if old == nil && service.xdp == nil {
                     newListeners[position] = try ListenerBinding.bind(service, workers: registry.workerCount, log: log)
                 }
             }

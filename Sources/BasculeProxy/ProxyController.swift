@@ -134,6 +134,11 @@ public final class ProxyController: EventHandler {
                 listenerInventory.record(routed.listen, Array(fds.joined()))
             }
             for entry in registry.services {
+                // The kernel data plane carries it: no socket here (its address need not be local).
+                if entry.config.xdp != nil {
+                    listeners.append(Array(repeating: -1, count: workerCount))
+                    continue
+                }
                 if let position = routedAddresses.firstIndex(where: { $0.listen == entry.config.listen }) {
                     entry.boundAddress = SocketCalls.localAddress(routedListeners[position][0][0])
                     listeners.append(Array(repeating: [-1], count: workerCount))

@@ -12,6 +12,7 @@ struct BasculeCommand: ParsableCommand {
             `bascule run --config FILE` in production.
             """,
         version: BasculeVersion.string,
-        subcommands: [RunCommand.self, UpgradeCommand.self, CheckCommand.self, DemoCommand.self, CtlCommand.self, BackendSubcommand.self]
+        subcommands: [RunCommand.self, UpgradeCommand.self, CheckCommand.self, DemoCommand.self, CtlCommand.self, BackendSubcommand.self,
+                      DecapCommand.self]
     )
 }

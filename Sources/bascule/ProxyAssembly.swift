@@ -3,6 +3,7 @@ import BasculeConfig
 import BasculeEventLoop
 import BasculeHealth
 import BasculeProxy
+import BasculeXDP
 import Logging
 
 /// The running pieces of one `bascule run` (or demo): the proxy, and the admin server and
@@ -11,6 +12,8 @@ final class ProxyAssembly {
     let controller: ProxyController
     let admin: AdminServer
     private(set) var health: HealthMonitor?
+    /// The XDP program of the `"dataPlane": "xdp"` services; nil when there are none.
+    private(set) var kernelDataPlane: XDPDataPlane?
     private let log: Logger
 
     /// `inherited`: the sockets of the process this one takes over (`bascule run --takeover`).
@@ -46,6 +49,7 @@ final class ProxyAssembly {
             self.health?.start()
         }
         ProxyMetrics.expose(controller, on: admin) { [unowned self] in self.health?.results() ?? [] }
+        kernelDataPlane = try KernelDataPlaneStart.start(configuration, controller: controller, admin: admin, log: log)
     }
 
     private static func makeMonitor(_ configuration: BasculeConfiguration, registry: BackendRegistry,
@@ -71,6 +75,9 @@ final class ProxyAssembly {
     }
 
     func run(onReady: @escaping () -> Void) throws {
+        // Packets go back to the stack when Bascule stops, however it stops short of a crash;
+        // after a crash the next start replaces the stale program.
+        defer { kernelDataPlane?.detach() }
         health?.start()
         controller.onReady = onReady
         do {
