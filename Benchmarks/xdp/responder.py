@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A backend for the XDP lab and tests: on TCP port PORT (IPv4 and IPv6, any address, so the
 virtual address on lo too) it greets each connection with "NAME CLIENT-ADDRESS\\n" and then
-echoes every line; on UDP it answers each datagram with the same greeting, from the address the
+echoes what it receives ("BULK n" instead gets n bytes back); on UDP it answers each datagram with the same greeting, from the address the
 datagram was sent to (IP_PKTINFO): a UDP service behind direct server return must answer from
 the virtual address, which a socket bound to the wildcard would not. NAME tells the
 client which backend it reached, CLIENT-ADDRESS which source address the backend saw.
@@ -67,7 +67,12 @@ while True:
                 data = sock.recv(65536)
             except (BlockingIOError, ConnectionResetError):
                 data = b""
-            if data:
+            if data.startswith(b"BULK "):
+                # "BULK n": n bytes back, so a test can see a large reply bypass the balancer.
+                sock.setblocking(True)
+                sock.sendall(b"x" * int(data.split()[1]))
+                sock.setblocking(False)
+            elif data:
                 sock.setblocking(True)
                 sock.sendall(data)
                 sock.setblocking(False)

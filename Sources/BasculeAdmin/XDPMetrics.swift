@@ -27,8 +27,8 @@ public enum XDPMetrics {
             serviceBytes.add(Double(traffic.bytes), [("service", name)])
         }
         for name in statistics.backends.keys.sorted() {
-            for (position, traffic) in statistics.backends[name]!.enumerated() {
-                let labels = [("service", name), ("backend_index", "\(position)")]
+            for (backend, traffic) in statistics.backends[name]! {
+                let labels = [("service", name), ("backend", backend)]
                 backendPackets.add(Double(traffic.packets), labels)
                 backendBytes.add(Double(traffic.bytes), labels)
             }
@@ -52,7 +52,9 @@ public enum XDPMetrics {
             JSONMember(key: "services", value: .object(plane.services.map { service in
                 JSONMember(key: service.name, value: .object([
                     JSONMember(key: "traffic", value: traffic(statistics.services[service.name] ?? XDPTraffic())),
-                    JSONMember(key: "backends", value: .array((statistics.backends[service.name] ?? []).map(traffic))),
+                    JSONMember(key: "backends", value: .object((statistics.backends[service.name] ?? []).map {
+                        JSONMember(key: $0.name, value: traffic($0.traffic))
+                    })),
                 ]))
             })),
             JSONMember(key: "packets", value: .object(statistics.verdicts.map { verdict, packets in

@@ -34,7 +34,7 @@ public final class XDPDataPlane {
         }
     }
     private var halves: [UInt32]
-    private var backendCounts: [Int]
+    private var backendNames: [[String]]
     /// The tables currently in the kernel, for `/status` and the agreement tests.
     public private(set) var tables: [MaglevTable?]
 
@@ -56,7 +56,7 @@ public final class XDPDataPlane {
         program = try XDPProgram(.forward, interface: interface, mode: mode, sizes: ["flows": flowTableSize])
         maps = try Maps(program)
         halves = Array(repeating: 0, count: services.count)
-        backendCounts = Array(repeating: 0, count: services.count)
+        backendNames = Array(repeating: [], count: services.count)
         tables = Array(repeating: nil, count: services.count)
         for slot in services.indices {
             try writeService(slot: slot, tableSize: 0)
@@ -93,12 +93,12 @@ public final class XDPDataPlane {
             try update(maps.backends, &key, &value, what: "backends")
         }
         // Positions a reload removed keep no flows.
-        for position in backends.count..<max(backends.count, backendCounts[slot]) {
+        for position in backends.count..<max(backends.count, backendNames[slot].count) {
             var key = UInt32(slot * Self.maxBackends + position)
             var value = backend_value()
             try update(maps.backends, &key, &value, what: "backends")
         }
-        backendCounts[slot] = min(backends.count, Self.maxBackends)
+        backendNames[slot] = backends.prefix(Self.maxBackends).map(\.name)
         guard let table, table.size <= Self.maxTableSize else {
             tables[slot] = nil
             return try writeService(slot: slot, tableSize: 0)
@@ -151,8 +151,8 @@ public final class XDPDataPlane {
         var statistics = XDPStatistics()
         for (slot, service) in services.enumerated() {
             statistics.services[service.name] = traffic(maps.serviceStats, key: UInt32(slot))
-            statistics.backends[service.name] = (0..<backendCounts[slot]).map {
-                traffic(maps.backendStats, key: UInt32(slot * Self.maxBackends + $0))
+            statistics.backends[service.name] = backendNames[slot].enumerated().map { position, name in
+                (name, traffic(maps.backendStats, key: UInt32(slot * Self.maxBackends + position)))
             }
         }
         statistics.verdicts = XDPVerdict.allCases.map { verdict in

@@ -37,11 +37,13 @@ public struct XDPService: Sendable, Equatable {
 
 /// A backend as the program needs it: where to send, and whether it keeps its flows.
 public struct XDPBackend: Sendable, Equatable {
+    public var name: String
     public var address: IPAddress
     /// Up or draining: established flows stay; down or disabled: they move.
     public var keepsFlows: Bool
 
-    public init(address: IPAddress, keepsFlows: Bool) {
+    public init(name: String, address: IPAddress, keepsFlows: Bool) {
+        self.name = name
         self.address = address
         self.keepsFlows = keepsFlows
     }
@@ -62,7 +64,7 @@ public struct XDPTraffic: Sendable, Equatable {
 public struct XDPStatistics: Sendable {
     public var services: [String: XDPTraffic] = [:]
     /// Per service name, per backend in configuration order.
-    public var backends: [String: [XDPTraffic]] = [:]
+    public var backends: [String: [(name: String, traffic: XDPTraffic)]] = [:]
     public var verdicts: [(verdict: XDPVerdict, packets: UInt64)] = []
 
     public init() {}

@@ -32,7 +32,7 @@ public enum XDPVerdict: Int, CaseIterable, Sendable {
         case .transmitted: "tx"
         case .redirected: "redirect"
         case .passedNotIP: "not_ip"
-        case .passedMalformed: "malformed_not_vip"
+        case .passedMalformed: "truncated_before_address"
         case .passedNotVirtualAddress: "not_vip"
         case .passedOtherPortOrProtocol: "vip_other_port_or_protocol"
         case .droppedMalformed: "malformed"

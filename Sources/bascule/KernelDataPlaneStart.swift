@@ -39,7 +39,7 @@ enum KernelDataPlaneStart {
         ])
         controller.registry.onTablePublished = { [unowned plane] table, keepingFlows in
             guard table.config.xdp != nil else { return }
-            let backends = zip(table.backends, keepingFlows).map { XDPBackend(address: $0.endpoint.address, keepsFlows: $1) }
+            let backends = zip(table.backends, keepingFlows).map { XDPBackend(name: $0.name, address: $0.endpoint.address, keepsFlows: $1) }
             do {
                 try plane.publish(service: table.config.name, table: table.strategy.maglevTable, backends: backends)
             } catch {
