@@ -11,6 +11,12 @@ struct XDPProgramObject: Sendable {
     /// The backend's decapsulation for kernels without IP-in-IP devices (xdp_decap.c).
     static let decap = XDPProgramObject(programName: "bascule_decap", hex: xdpDecapObjectHex)
 
+    /// Any object, for tests of the loader itself.
+    init(programName: String, bytes: [UInt8]) {
+        self.programName = programName
+        self.bytes = bytes
+    }
+
     private init(programName: String, hex: StaticString) {
         self.programName = programName
         bytes = hex.withUTF8Buffer { hex in
