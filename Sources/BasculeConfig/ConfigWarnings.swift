@@ -25,6 +25,11 @@ extension BasculeConfiguration {
                 }
             }
         }
+        let kernelServices = services.filter { $0.xdp != nil }.map(\.name)
+        if accessLog != nil && !kernelServices.isEmpty {
+            warnings.append("accessLog: the XDP services (\(kernelServices.joined(separator: ", "))) hold no connections here, "
+                            + "so none of their traffic is logged; /metrics counts their packets")
+        }
         return warnings
     }
 }

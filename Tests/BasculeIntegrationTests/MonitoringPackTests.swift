@@ -24,7 +24,9 @@ struct MonitoringPackTests {
         let exported = Self.families(page)
         let documented = try Self.documentedFamilies()
         let undocumented = Set(exported.keys).subtracting(documented.keys).sorted()
-        let absent = Set(documented.keys).subtracting(exported.keys).sorted()
+        // The kernel data plane's families need root, a namespace and BPF: XDPForwardingTests
+        // checks them against a real page of an XDP node.
+        let absent = Set(documented.keys).subtracting(exported.keys).filter { !$0.hasPrefix("bascule_xdp_") }.sorted()
         #expect(undocumented.isEmpty, "exported but not in docs/metrics.md: \(undocumented)")
         #expect(absent.isEmpty, "in docs/metrics.md but not on the page: \(absent)")
         for (name, family) in exported {

@@ -254,3 +254,38 @@ extension XDPLab {
         return directory + "/xdp_pass.o"
     }
 }
+
+extension XDPForwardingTests {
+    @Test func theXDPFamiliesOnTheMetricsPageAreTheOnesDocsMetricsMdLists() throws {
+        _ = try lab.client(["tcp", XDPLab.vip4, "80", "203.0.113.2"])
+        let page = try lab.admin("/metrics")
+        var exported: [String: (type: String, labels: Set<String>)] = [:]
+        for line in page.split(separator: "\n") {
+            if line.hasPrefix("# TYPE bascule_xdp_") {
+                let fields = line.split(separator: " ")
+                exported[String(fields[2]), default: ("", [])].type = String(fields[3])
+            } else if line.hasPrefix("bascule_xdp_"), let brace = line.firstIndex(of: "{") {
+                let name = String(line[..<brace])
+                let labels = line[line.index(after: brace)..<line.firstIndex(of: "}")!].split(separator: ",")
+                    .map { String($0.prefix { $0 != "=" }) }
+                exported[name, default: ("", [])].labels.formUnion(labels)
+            }
+        }
+        let reference = try String(contentsOfFile: XDPLab.repository + "/docs/metrics.md", encoding: .utf8)
+        var documented: [String: (type: String, labels: Set<String>)] = [:]
+        for line in reference.split(separator: "\n") where line.hasPrefix("| `bascule_xdp_") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            let labels = cells[2].split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "` ")) }
+            documented[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = (cells[1], Set(labels.filter { !$0.isEmpty }))
+        }
+        #expect(Set(exported.keys) == Set(documented.keys))
+        for (name, family) in exported {
+            #expect(documented[name]?.type == family.type && documented[name]?.labels == family.labels, "\(name)")
+        }
+        // Every reason the program counts is named in the reference.
+        for line in page.split(separator: "\n") where line.hasPrefix("bascule_xdp_packets_total{") {
+            let reason = line.split(separator: "reason=\"")[1].prefix { $0 != "\"" }
+            #expect(reference.contains("`\(reason)`"), "reason \(reason) is not in docs/metrics.md")
+        }
+    }
+}
