@@ -96,7 +96,7 @@ final class XDPForwardingTests {
         #expect(held.backends.allSatisfy { prediction.backend(for: $0.key) == $0.value })
 
         lab.killResponder("b2")
-        try waitUntil("the checks take b2 out", timeout: .seconds(10), poll: .milliseconds(100)) {
+        try waitUntil("the checks take b2 out", timeout: .seconds(20), poll: .milliseconds(100)) {
             try lab.metrics()["bascule_backend_up{service=\"web\",backend=\"b2\"}"] == 0
         }
         // Established flows on b1 and b3 still reach their backend.
@@ -114,7 +114,7 @@ final class XDPForwardingTests {
         // b2 comes back: those clients' addresses hash to b2 again, but their open flows stay
         // where they are (the connection table), and new ones go back to b2.
         try lab.startResponder("b2")
-        try waitUntil("the checks bring b2 back", timeout: .seconds(10), poll: .milliseconds(100)) {
+        try waitUntil("the checks bring b2 back", timeout: .seconds(20), poll: .milliseconds(100)) {
             try lab.metrics()["bascule_backend_up{service=\"web\",backend=\"b2\"}"] == 1
         }
         let afterReturn = try moved.round()

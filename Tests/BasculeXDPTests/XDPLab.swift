@@ -169,7 +169,9 @@ final class XDPLab {
                 "{\"name\": \"\(name)\", \"address\": \"\(v6 ? "[\(address)]" : address):\(port)\"" + (port == 80 ? "" : ", \"healthCheck\": {\"port\": 80}") + "}"
             }.joined(separator: ", ")
         }
-        let check = "\"healthCheck\": {\"intervalMs\": 200, \"timeoutMs\": 200, \"rise\": 2, \"fall\": 2}"
+        // Checks tolerant of a loaded machine (one slow answer is not "down"), still quick
+        // enough that a killed backend is out within about two seconds.
+        let check = "\"healthCheck\": {\"intervalMs\": 500, \"timeoutMs\": 500, \"rise\": 1, \"fall\": 3}"
         var services = [
             "{\"name\": \"web\", \"listen\": \"\(vip4):80\", \"dataPlane\": \"xdp\", \"interface\": \"lb0\", \"xdpMode\": \"\(mode)\", \"protocols\": [\"tcp\", \"udp\"], \(check), \"backends\": [\(backends(backends4, v6: false, port: 80))]}",
             "{\"name\": \"web6\", \"listen\": \"[\(vip6)]:80\", \"dataPlane\": \"xdp\", \"interface\": \"lb0\", \"xdpMode\": \"\(mode)\", \"protocols\": [\"tcp\", \"udp\"], \(check), \"backends\": [\(backends(backends6, v6: true, port: 80))]}",
