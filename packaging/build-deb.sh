@@ -91,7 +91,7 @@ Version: $version
 Architecture: $arch
 Maintainer: Bascule maintainers <bascule@localhost>
 Installed-Size: $size
-Depends: libc6, libssl3, libstdc++6, libgcc-s1
+Depends: libc6, libssl3, libbpf1, libstdc++6, libgcc-s1
 Section: net
 Priority: optional
 Description: Layer-4 TCP load balancer

@@ -34,6 +34,7 @@ done
 
 prefix="bxb$$"
 work="$(mktemp -d)"
+chmod 755 "$work"   # nginx's workers (not root) read the bulk file from here
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -72,7 +73,7 @@ done
 
 cat > "$work/haproxy.cfg" <<CONF
 global
-  maxconn 20000
+  maxconn 4000
 defaults
   mode tcp
   timeout connect 2s
@@ -126,6 +127,9 @@ run() {
   m1=$(busy); p1=$([ "$pid" = 0 ] && echo 0 || proc_ticks "$pid")
   local requests
   requests=$(echo "$out" | awk '/requests in/{print $1}')
+  if echo "$out" | grep -q "Non-2xx\|Socket errors"; then
+    echo "bench: $url $scenario: $(echo "$out" | grep "Non-2xx\|Socket errors" | tr -s ' ')" >&2
+  fi
   echo "$requests $((m1 - m0)) $((p1 - p0))"
 }
 

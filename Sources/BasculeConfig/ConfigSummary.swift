@@ -28,6 +28,10 @@ extension ServiceConfig {
         var strategyText = strategy
         if affinity != .none { strategyText += " (affinity \(affinity.rawValue))" }
         var lines = ["service \(name) on \(listen): \(strategyText)"]
+        if let xdp {
+            lines.append("  kernel data plane: XDP on \(xdp.interface) (\(xdp.mode.rawValue)), \(xdp.protocols.joined(separator: " and ")), "
+                         + "IP-in-IP from \(xdp.source.map { "\($0)" } ?? "the interface's address") to the backends, which reply directly")
+        }
         lines.append("  health: " + healthCheck.summary)
 
         var settings: [String] = []

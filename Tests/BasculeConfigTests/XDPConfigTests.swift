@@ -14,6 +14,8 @@ private func xdpService(_ extra: String = "", listen: String = "192.0.2.10:80",
         #expect(service.xdp == XDPSettings(interface: "lo", mode: .native, source: nil, protocols: ["tcp"]))
         #expect(service.strategy == "maglev")
         #expect(service.affinity == .single)
+        #expect(config.summary(resolvedWorkers: 1).contains(
+            "kernel data plane: XDP on lo (native), tcp, IP-in-IP from the interface's address to the backends, which reply directly"))
     }
 
     @Test func modeSourceAndProtocolsAreRead() throws {
