@@ -136,7 +136,7 @@ public final class ProxyController: EventHandler {
             for entry in registry.services {
                 // The kernel data plane carries it: no socket here (its address need not be local).
                 if entry.config.xdp != nil {
-                    listeners.append(Array(repeating: -1, count: workerCount))
+                    listeners.append(Array(repeating: [-1], count: workerCount))
                     continue
                 }
                 if let position = routedAddresses.firstIndex(where: { $0.listen == entry.config.listen }) {
