@@ -20,6 +20,9 @@ public enum RuntimeBackendValidation {
         let listen = EndpointParsing.parse(service.listen.description).success
         let backend = ServiceValidation.backend(document, at: .root, serviceListen: listen, names: &names,
                                                 collector: &collector)
+        if let backend, service.xdp != nil, let problem = XDPServiceValidation.backendProblem(backend.address, listen: service.listen) {
+            collector.report(JSONPath.root.key("address"), problem)
+        }
         if let backend, collector.errors.isEmpty { return .success(backend) }
         if collector.errors.isEmpty {
             collector.report(.root, "not a usable backend")

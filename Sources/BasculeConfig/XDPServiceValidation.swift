@@ -116,17 +116,25 @@ enum XDPServiceValidation {
             guard case .object(let members) = element,
                   case .string(let text)? = members.first(where: { $0.key == "address" })?.value,
                   case .success(let parsed) = EndpointParsing.parse(text) else { continue }
-            let path = object.path.key("backends").index(index).key("address")
-            if parsed.address.isIPv6 != listen.address.isIPv6 {
-                collector.report(path, "\(text) is not of the listen address's family (IP-in-IP carries IPv4 in IPv4 and IPv6 in IPv6)")
-                valid = false
-            } else if parsed.endpoint.port != listen.endpoint.port {
-                collector.report(path, "port \(parsed.endpoint.port) differs from the listen port \(listen.endpoint.port): packets keep their destination, "
-                                    + "so the backend serves the virtual address on that port (check another port with healthCheck.port)")
+            if let problem = backendProblem(parsed.endpoint, listen: listen.endpoint) {
+                collector.report(object.path.key("backends").index(index).key("address"), problem)
                 valid = false
             }
         }
         return valid
+    }
+
+    /// Why `backend` cannot serve an XDP service listening on `listen`, or nil (also for
+    /// backends added through the admin API).
+    static func backendProblem(_ backend: Endpoint, listen: Endpoint) -> String? {
+        if backend.isIPv6 != listen.isIPv6 {
+            return "\(backend) is not of the listen address's family (IP-in-IP carries IPv4 in IPv4 and IPv6 in IPv6)"
+        }
+        if backend.port != listen.port {
+            return "port \(backend.port) differs from the listen port \(listen.port): packets keep their destination, "
+                + "so the backend serves the virtual address on that port (check another port with healthCheck.port)"
+        }
+        return nil
     }
 
     /// The rules across services: one interface per node (one program), at most 16 services.

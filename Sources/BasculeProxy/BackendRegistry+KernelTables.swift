@@ -4,19 +4,24 @@ extension BackendRegistry {
     public func republishToKernel() {
         guard let onTablePublished else { return }
         for entry in services {
-            onTablePublished(entry.table, entry.states.map(\.keepsFlows))
+            onTablePublished(entry.table, entry.keepingFlows)
         }
     }
 }
 
-extension BackendState {
-    /// The backend still serves the flows it has (up, or draining): the kernel data plane
-    /// keeps them on it, and moves them only when it is down or disabled.
-    var keepsFlows: Bool {
-        guard healthy, admin != .disabled else { return false }
-        switch agent?.effect {
-        case .down?, .maint?: return false
-        default: return true
+extension ServiceEntry {
+    /// Per backend, whether the kernel data plane keeps the flows it already has there. As the
+    /// proxy treats open connections: draining and disabling take no new ones and leave the
+    /// open ones alone; a backend marked down (by checks or its agent) loses them, unless the
+    /// service says `"onBackendDown": "keep"`.
+    var keepingFlows: [Bool] {
+        states.map { state in
+            if config.onBackendDown == .keep { return true }
+            guard state.healthy else { return false }
+            switch state.agent?.effect {
+            case .down?: return false
+            default: return true
+            }
         }
     }
 }

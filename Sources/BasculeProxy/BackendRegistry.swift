@@ -314,7 +314,7 @@ public final class BackendRegistry: EventHandler {
         entry.table = table
         workers.broadcast(.table(table))
         tablesPublished += 1
-        onTablePublished?(table, entry.states.map(\.keepsFlows))
+        onTablePublished?(table, entry.keepingFlows)
         flushResets(entry)
         // Failback: an earlier tier is back, so the clients held by later tiers are sent home.
         if entry.config.failback, let tier = table.activeTier, let previousTier, tier < previousTier {

@@ -11,6 +11,7 @@ final class XDPProgram {
     let mode: XDPAttachMode
     private let programName: String
     private let object: OpaquePointer
+    private let image: UnsafeMutableRawBufferPointer
     private let programFD: Int32
     private(set) var attached = false
     /// The id of a stale program of ours that this one replaced, for the log.
@@ -27,8 +28,15 @@ final class XDPProgram {
         interfaceIndex = Int32(bitPattern: if_nametoindex(interface))
         guard interfaceIndex > 0 else { throw XDPError(step: "finding interface \(interface)", errno: errno) }
 
-        guard let object = program.bytes.withUnsafeBytes({ bascule_bpf_open($0.baseAddress, $0.count, "bascule") }) else {
-            throw XDPError(step: "opening the BPF object", errno: errno, log: Self.takeMessages())
+        // libbpf reads the ELF image in place until the object is closed: it gets a copy that
+        // lives as long as this object, not a pointer lent for one call.
+        let image = UnsafeMutableRawBufferPointer.allocate(byteCount: program.bytes.count, alignment: 8)
+        program.bytes.withUnsafeBytes { image.copyMemory(from: $0) }
+        self.image = image
+        guard let object = bascule_bpf_open(image.baseAddress, image.count, "bascule") else {
+            let error = XDPError(step: "opening the BPF object", errno: errno, log: Self.takeMessages())
+            image.deallocate()
+            throw error
         }
         self.object = object
         for (name, size) in sizes {
@@ -40,10 +48,12 @@ final class XDPProgram {
         guard loaded == 0 else {
             let log = Self.takeMessages()
             bpf_object__close(object)
+            image.deallocate()
             throw XDPError(step: "loading the program (the kernel verifier refused it or BPF is unavailable)", errno: -loaded, log: log)
         }
         guard let loaded = bpf_object__find_program_by_name(object, program.programName) else {
             bpf_object__close(object)
+            image.deallocate()
             throw XDPError(step: "finding program \(program.programName)", errno: ENOENT)
         }
         programFD = bpf_program__fd(loaded)
@@ -60,6 +70,7 @@ final class XDPProgram {
     deinit {
         detach()
         bpf_object__close(object)
+        image.deallocate()
     }
 
     /// Attaches in `mode` only. A program already there is replaced when it is ours (same

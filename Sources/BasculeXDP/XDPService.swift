@@ -39,7 +39,7 @@ public struct XDPService: Sendable, Equatable {
 public struct XDPBackend: Sendable, Equatable {
     public var name: String
     public var address: IPAddress
-    /// Up or draining: established flows stay; down or disabled: they move.
+    /// Established flows stay (up, draining, disabled); false: they move (down).
     public var keepsFlows: Bool
 
     public init(name: String, address: IPAddress, keepsFlows: Bool) {

@@ -77,4 +77,18 @@ private func xdpService(_ extra: String = "", listen: String = "192.0.2.10:80",
         #expect(messages(xdpService().replacingOccurrences(of: #""dataPlane": "xdp""#, with: #""dataPlane": "dpdk""#),
                          at: "services[0].dataPlane") == ["unknown data plane \"dpdk\" (known: proxy, xdp)"])
     }
+
+    @Test func aBackendAddedAtRuntimeObeysTheSameRules() throws {
+        let service = try #require(parse(xdpService()).value).services[0]
+        let wrongPort = RuntimeBackendValidation.backend(json: Array(#"{"name": "b9", "address": "198.51.100.9:8080"}"#.utf8),
+                                                          service: service, takenNames: ["b1", "b2"])
+        func lines(_ result: Result<BackendConfig, ConfigErrors>) -> [String] {
+            guard case .failure(let errors) = result else { return [] }
+            return errors.errors.map { "\($0.path): \($0.message)" }
+        }
+        #expect(lines(wrongPort).first?.hasPrefix("$.address: port 8080 differs from the listen port 80") == true, "\(lines(wrongPort))")
+        let fine = RuntimeBackendValidation.backend(json: Array(#"{"name": "b9", "address": "198.51.100.9:80"}"#.utf8),
+                                                     service: service, takenNames: ["b1", "b2"])
+        #expect(lines(fine).isEmpty)
+    }
 }

@@ -289,3 +289,29 @@ extension XDPForwardingTests {
         }
     }
 }
+
+extension XDPForwardingTests {
+    @Test func drainingOrDisablingABackendSendsNewFlowsElsewhereAndLeavesItsOpenFlowsAlone() throws {
+        let clients = lab.clients4(90)
+        let held = try HeldConnections(lab, vip: XDPLab.vip4, sources: clients)
+        let onB1 = held.backends.filter { $0.value == "b1" }.map(\.key).sorted()
+        #expect(!onB1.isEmpty)
+        let survivors = MaglevPrediction(backends: XDPLab.backends4, eligible: ["b2", "b3"])
+        for action in ["drain", "disable"] {
+            // The admin API answers once the registry has published the table, which writes it
+            // into the program's map on the way.
+            let answer = try lab.run(in: "lb", ["curl", "-sS", "-X", "POST",
+                                                "http://127.0.0.1:\(XDPLab.adminPort)/services/web/backends/b1/\(action)"])
+            #expect(answer.joined().contains("\"backend\":\"b1\""), "\(answer)")
+            let round = try held.round()
+            #expect(clients.allSatisfy { round[$0] == "ok" }, "\(action): open flows broke: \(round.filter { $0.value != "ok" })")
+            let fresh = results(try lab.client(["tcp", XDPLab.vip4, "80"] + onB1))
+            for answer in fresh {
+                #expect(answer.backend == survivors.backend(for: answer.source), "\(action): \(answer.source) → \(answer.backend)")
+            }
+        }
+        let enabled = try lab.run(in: "lb", ["curl", "-sS", "-X", "POST", "http://127.0.0.1:\(XDPLab.adminPort)/services/web/backends/b1/enable"])
+        #expect(enabled.joined().contains("\"state\":\"up\""), "\(enabled)")
+        #expect(results(try lab.client(["tcp", XDPLab.vip4, "80"] + onB1)).allSatisfy { $0.backend == "b1" })
+    }
+}

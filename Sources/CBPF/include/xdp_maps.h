@@ -17,7 +17,8 @@
 #define BASCULE_MAGLEV_STRIDE 65537
 
 #define SERVICE_AFFINITY_NETWORK 1u
-/* The backend still takes the flows it has (up or draining; not down, not disabled). */
+/* The backend keeps the flows it has (up, draining or disabled; not down, unless the
+ * service keeps connections to a down backend: "onBackendDown": "keep"). */
 #define BACKEND_TAKES_FLOWS 1u
 
 struct service_key {
