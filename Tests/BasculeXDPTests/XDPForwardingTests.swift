@@ -298,11 +298,12 @@ extension XDPForwardingTests {
         #expect(!onB1.isEmpty)
         let survivors = MaglevPrediction(backends: XDPLab.backends4, eligible: ["b2", "b3"])
         for action in ["drain", "disable"] {
-            // The admin API answers once the registry has published the table, which writes it
-            // into the program's map on the way.
             let answer = try lab.run(in: "lb", ["curl", "-sS", "-X", "POST",
                                                 "http://127.0.0.1:\(XDPLab.adminPort)/services/web/backends/b1/\(action)"])
             #expect(answer.joined().contains("\"backend\":\"b1\""), "\(answer)")
+            // The registry publishes changed tables (and so writes the program's maps) at the
+            // end of the control loop's turn: a later request is answered after that.
+            _ = try lab.admin("/healthz")
             let round = try held.round()
             #expect(clients.allSatisfy { round[$0] == "ok" }, "\(action): open flows broke: \(round.filter { $0.value != "ok" })")
             let fresh = results(try lab.client(["tcp", XDPLab.vip4, "80"] + onB1))
@@ -312,6 +313,7 @@ extension XDPForwardingTests {
         }
         let enabled = try lab.run(in: "lb", ["curl", "-sS", "-X", "POST", "http://127.0.0.1:\(XDPLab.adminPort)/services/web/backends/b1/enable"])
         #expect(enabled.joined().contains("\"state\":\"up\""), "\(enabled)")
+        _ = try lab.admin("/healthz")
         #expect(results(try lab.client(["tcp", XDPLab.vip4, "80"] + onB1)).allSatisfy { $0.backend == "b1" })
     }
 }
