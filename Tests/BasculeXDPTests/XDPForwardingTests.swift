@@ -48,6 +48,9 @@ final class XDPForwardingTests {
                 counts[answer.backend, default: 0] += 1
             }
             print("xdp: \(proto) \(vip): \(clients.count) clients per backend \(counts.sorted { $0.key < $1.key })")
+            if answers.contains(where: { $0.backend != prediction.backend(for: $0.source) }) {
+                print("xdp: bascule's log:\n\(lab.bascule?.recentOutput(limit: 30) ?? "")")
+            }
             // Maglev's shares are equal within a few percent over many clients; over 100-200
             // the spread is the sample's, so only require that every backend takes a fair part.
             for (name, _) in backends {

@@ -114,6 +114,10 @@ final class XDPLab {
             try waitUntil("the admin endpoint answers", timeout: .seconds(20), poll: .milliseconds(100)) {
                 (try? admin("/healthz")) == "ok"
             }
+            try waitUntil("every backend is up", timeout: .seconds(20), poll: .milliseconds(100)) {
+                let up = try metrics().filter { $0.key.hasPrefix("bascule_backend_up{") }
+                return !up.isEmpty && up.values.allSatisfy { $0 == 1 }
+            }
         }
         return process
     }
@@ -124,9 +128,19 @@ final class XDPLab {
     }
 
     /// Runs a command in one of the lab's namespaces; its stdout lines. Throws on failure.
+    /// Stdout goes through a file, not a pipe: a pipe's last chunk can still be in flight when
+    /// the exit is seen on a loaded machine, and a result cut short would read as lost clients
+    /// or counters at 0.
     @discardableResult
     func run(in role: String, _ command: [String], timeout: Duration = .seconds(60)) throws -> [String] {
-        try CommandRun.succeeding("/usr/sbin/ip", ["netns", "exec", namespace(role)] + command, timeout: timeout).stdout
+        let file = NSTemporaryDirectory() + "/\(prefix)-out-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(file) }
+        _ = try CommandRun.succeeding("/usr/sbin/ip", ["netns", "exec", namespace(role), "/bin/sh", "-c", "exec \"$0\" \"$@\" > \(file)"] + command,
+                                  timeout: timeout)
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if text.hasSuffix("\n") { lines.removeLast() }
+        return lines
     }
 
     /// Benchmarks/xdp/client.py in the client namespace.
@@ -136,7 +150,7 @@ final class XDPLab {
 
     /// One request to the balancer's admin endpoint (from inside its namespace).
     func admin(_ path: String) throws -> String {
-        try run(in: "lb", ["curl", "-sS", "--max-time", "5", "http://127.0.0.1:\(Self.adminPort)\(path)"]).joined(separator: "\n")
+        try run(in: "lb", ["curl", "-sS", "--max-time", "10", "http://127.0.0.1:\(Self.adminPort)\(path)"]).joined(separator: "\n")
     }
 
     /// /metrics as "name{labels}" → value.
@@ -171,7 +185,7 @@ final class XDPLab {
         }
         // Checks tolerant of a loaded machine (one slow answer is not "down"), still quick
         // enough that a killed backend is out within about two seconds.
-        let check = "\"healthCheck\": {\"intervalMs\": 500, \"timeoutMs\": 500, \"rise\": 1, \"fall\": 3}"
+        let check = "\"healthCheck\": {\"intervalMs\": 1000, \"timeoutMs\": 1000, \"rise\": 1, \"fall\": 2}"
         var services = [
             "{\"name\": \"web\", \"listen\": \"\(vip4):80\", \"dataPlane\": \"xdp\", \"interface\": \"lb0\", \"xdpMode\": \"\(mode)\", \"protocols\": [\"tcp\", \"udp\"], \(check), \"backends\": [\(backends(backends4, v6: false, port: 80))]}",
             "{\"name\": \"web6\", \"listen\": \"[\(vip6)]:80\", \"dataPlane\": \"xdp\", \"interface\": \"lb0\", \"xdpMode\": \"\(mode)\", \"protocols\": [\"tcp\", \"udp\"], \(check), \"backends\": [\(backends(backends6, v6: true, port: 80))]}",
