@@ -285,6 +285,9 @@ extension XDPForwardingTests {
         for (name, family) in exported {
             #expect(documented[name]?.type == family.type && documented[name]?.labels == family.labels, "\(name)")
         }
+        // /status carries the same counters.
+        let status = try lab.admin("/status")
+        #expect(status.contains("\"xdp\":") && status.contains("\"interface\":\"lb0\"") && status.contains("\"forwarded.tx\":"), "\(status.suffix(600))")
         // Every reason the program counts is named in the reference.
         for line in page.split(separator: "\n") where line.hasPrefix("bascule_xdp_packets_total{") {
             let reason = line.split(separator: "reason=\"")[1].prefix { $0 != "\"" }
