@@ -25,6 +25,10 @@ extension BasculeConfiguration {
                 }
             }
         }
+        for (index, service) in services.enumerated() where service.xdp != nil && service.healthCheck.type == .none {
+            warnings.append("services[\(index)].healthCheck: with no checks, nothing on this node talks to the backends, so the "
+                            + "next hop's neighbour entry the XDP program needs may never be resolved (packets dropped as no_neighbour)")
+        }
         let kernelServices = services.filter { $0.xdp != nil }.map(\.name)
         if accessLog != nil && !kernelServices.isEmpty {
             warnings.append("accessLog: the XDP services (\(kernelServices.joined(separator: ", "))) hold no connections here, "

@@ -99,7 +99,7 @@ final class XDPForwardingTests {
         #expect(held.backends.allSatisfy { prediction.backend(for: $0.key) == $0.value })
 
         lab.killResponder("b2")
-        try waitUntil("the checks take b2 out", timeout: .seconds(20), poll: .milliseconds(100)) {
+        try waitUntil("the checks take b2 out", timeout: .seconds(30), poll: .milliseconds(100)) {
             try lab.metrics()["bascule_backend_up{service=\"web\",backend=\"b2\"}"] == 0
         }
         // Established flows on b1 and b3 still reach their backend.

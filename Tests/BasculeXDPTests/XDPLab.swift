@@ -185,7 +185,10 @@ final class XDPLab {
         }
         // Checks tolerant of a loaded machine (one slow answer is not "down"), still quick
         // enough that a killed backend is out within about two seconds.
-        let check = "\"healthCheck\": {\"intervalMs\": 1000, \"timeoutMs\": 1000, \"rise\": 1, \"fall\": 2}"
+        // Checks every second that a loaded machine does not flap (five misses in a row to go
+        // down) and that keep the next hop's neighbour entry fresh, as in production; a killed
+        // backend refuses at once, so it is out within about five seconds.
+        let check = "\"healthCheck\": {\"intervalMs\": 1000, \"timeoutMs\": 1000, \"rise\": 1, \"fall\": 5}"
         var services = [
             "{\"name\": \"web\", \"listen\": \"\(vip4):80\", \"dataPlane\": \"xdp\", \"interface\": \"lb0\", \"xdpMode\": \"\(mode)\", \"protocols\": [\"tcp\", \"udp\"], \(check), \"backends\": [\(backends(backends4, v6: false, port: 80))]}",
             "{\"name\": \"web6\", \"listen\": \"[\(vip6)]:80\", \"dataPlane\": \"xdp\", \"interface\": \"lb0\", \"xdpMode\": \"\(mode)\", \"protocols\": [\"tcp\", \"udp\"], \(check), \"backends\": [\(backends(backends6, v6: true, port: 80))]}",
