@@ -20,6 +20,8 @@ let package = Package(
     targets: [
         // Declarations the Glibc module does not export (epoll, eventfd, timerfd, signalfd, splice, pipe2, accept4).
         .target(name: "CLinux"),
+        // The system's DNS stub resolver and its message parser (glibc libresolv), for backends by name.
+        .target(name: "CResolv", linkerSettings: [.linkedLibrary("resolv")]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
                        providers: [.apt(["libssl-dev"])]),
 
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "BasculeConfig", swiftSettings: strict),
         .target(name: "BasculeEventLoop", dependencies: ["BasculePosix", "CLinux"], swiftSettings: strict),
         .target(name: "BasculeProxy",
-                dependencies: ["BasculePosix", "BasculeEventLoop", "BasculeBalancing", "BasculeConfig", "CLinux",
+                dependencies: ["BasculePosix", "BasculeEventLoop", "BasculeBalancing", "BasculeConfig", "CLinux", "CResolv",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeHealth",

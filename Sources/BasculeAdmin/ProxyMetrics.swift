@@ -20,6 +20,7 @@ public enum ProxyMetrics {
             { runtime(controller.reload) },
             { RouteMetrics.render(controller.routeCounters) },
             { HandoverMetrics.render(controller.handover) },
+            { NameMetrics.render(controller.reload.nameStatuses(), applyFailures: controller.reload.nameApplyFailures) },
         ]
         admin.extraStatus = [
             (key: "routes", value: { RouteMetrics.status(controller.routeCounters) }),
@@ -27,6 +28,7 @@ public enum ProxyMetrics {
             (key: "settingsAwaitingRestart", value: { .array(controller.reload.settingsAwaitingRestart.map { .string($0) }) }),
             (key: "runtimeChanges", value: { runtimeStatus(controller.reload) }),
             (key: "handover", value: { HandoverMetrics.status(controller.handover) }),
+            (key: "dnsNames", value: { NameMetrics.status(controller.reload.nameStatuses()) }),
         ]
     }
 
@@ -82,8 +84,8 @@ public enum ProxyMetrics {
     /// What the runtime API changed since the file was applied, and what the last reload undid.
     static func runtimeStatus(_ reload: ConfigurationReload) -> JSONValue {
         .object([
-            ("differsFromFile", .bool(reload.runtimeAddedCount > 0 || reload.runtimePendingRemovals > 0
-                                      || reload.configuration != reload.fileConfiguration)),
+            // Backends of the file's DNS names are the file's: only an operator's changes count.
+            ("differsFromFile", .bool(reload.runtimeDiffersFromFile)),
             ("added", .int(reload.runtimeAddedCount)),
             ("pendingRemovals", .int(reload.runtimePendingRemovals)),
             ("lastReloadUndid", .array(reload.lastReloadUndid.map { .string($0) })),

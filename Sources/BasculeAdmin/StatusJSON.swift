@@ -58,6 +58,9 @@ enum StatusJSON {
             ("connectionsResetOnFailback", .int(backend.resetOnFailback)),
             ("connectionsTimedOut", .int(backend.timedOut)),
         ]
+        if let resolved = backend.resolvedFrom {
+            members.append(("resolvedFrom", .object([("backend", .string(resolved.backend)), ("name", .string(resolved.target))])))
+        }
         if let removal = backend.removalInSeconds {
             members.append(("pendingRemoval", .bool(true)))
             members.append(("removalInSeconds", .double(removal)))

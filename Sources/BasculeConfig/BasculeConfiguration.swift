@@ -16,6 +16,8 @@ public struct BasculeConfiguration: Sendable, Equatable {
     public var drainGraceMs: Int = 0
     /// How long and how much a listener that routes by `serverNames` waits for a ClientHello.
     public var clientHello = ClientHelloSettings()
+    /// How often backends given by DNS name are resolved again.
+    public var dns = DNSSettings()
 
     public init(workers: Int = 0, admin: AdminConfig = AdminConfig(), defaults: Defaults = Defaults(),
                 services: [ServiceConfig] = []) {
@@ -140,6 +142,9 @@ public struct ServiceConfig: Sendable, Equatable {
     public var affinity: Affinity
     public var healthCheck: HealthCheckConfig
     public var backends: [BackendConfig]
+    /// Backends given by DNS name; what they resolve to is laid over `backends` by the
+    /// running process (see `NamedBackendConfig`).
+    public var namedBackends: [NamedBackendConfig] = []
     /// Service-level overrides of `defaults`, already resolved (default applied when unset).
     public var connectTimeoutMs: Int
     public var idleTimeoutMs: Int

@@ -15,6 +15,9 @@ extension BasculeConfiguration {
         if drainGraceMs > 0 {
             lines.append("on SIGTERM: not ready at once, still accepting for \(drainGraceMs) ms, then draining")
         }
+        if services.contains(where: { !$0.namedBackends.isEmpty }) {
+            lines.append("dns: names re-resolved on their TTL, within \(dns.minRefreshMs)...\(dns.maxRefreshMs) ms")
+        }
         for service in services {
             lines.append("")
             lines.append(contentsOf: service.summaryLines(defaults: defaults))
@@ -59,6 +62,14 @@ extension ServiceConfig {
                 + "  weight \(backend.weight)"
             if let limit = backend.maxConnections { line += ", max \(limit) connections" }
             if backend.tier == 1 { line += ", backup" } else if backend.tier > 1 { line += ", tier \(backend.tier)" }
+            lines.append(line)
+        }
+        for entry in namedBackends {
+            var line = "  - \(entry.name)  \(entry.target) (DNS name: a backend \(entry.name)@ADDRESS per address)"
+            let settings = entry.backend(at: IPAddress(bytes: [0, 0, 0, 0]))
+            line += "  weight \(settings.weight)"
+            if let limit = settings.maxConnections { line += ", max \(limit) connections" }
+            if settings.tier == 1 { line += ", backup" } else if settings.tier > 1 { line += ", tier \(settings.tier)" }
             lines.append(line)
         }
         return lines

@@ -5,7 +5,8 @@ import Glibc
 /// of bad values) so that one run reports everything; the configuration it returns is only
 /// meaningful when `errors` is empty.
 struct ConfigValidator {
-    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog", "drainGraceMs", "clientHello"]
+    static let rootKeys = ["workers", "admin", "defaults", "services", "maxConnections", "accessLog", "drainGraceMs", "clientHello", "dns"]
+    static let dnsKeys = ["minRefreshMs", "maxRefreshMs"]
     static let clientHelloKeys = ["timeoutMs", "maxBytes"]
     static let adminKeys = ["listen", "token"]
     static let defaultsKeys = ["connectTimeoutMs", "idleTimeoutMs", "retries", "drainTimeoutMs",
@@ -62,6 +63,17 @@ struct ConfigValidator {
                 ?? configuration.clientHello.timeoutMs
             configuration.clientHello.maxBytes = collector.int(settings, "maxBytes", .range(ClientHelloSettings.maxBytesRange))
                 ?? configuration.clientHello.maxBytes
+        }
+        if let value = root["dns"],
+           let settings = collector.object(value, at: root.path.key("dns"), allowedKeys: Self.dnsKeys) {
+            let minimum = collector.int(settings, "minRefreshMs", .range(DNSSettings.minRefreshRange))
+            let maximum = collector.int(settings, "maxRefreshMs", .range(DNSSettings.maxRefreshRange))
+            configuration.dns.minRefreshMs = minimum ?? configuration.dns.minRefreshMs
+            configuration.dns.maxRefreshMs = maximum ?? max(configuration.dns.maxRefreshMs, configuration.dns.minRefreshMs)
+            if let minimum, configuration.dns.maxRefreshMs < minimum {
+                collector.report(settings.path.key(maximum == nil ? "minRefreshMs" : "maxRefreshMs"),
+                                 "maxRefreshMs \(configuration.dns.maxRefreshMs) is below minRefreshMs \(minimum)")
+            }
         }
         configuration.services = services(root, defaults: configuration.defaults)
         ServerNameValidation.checkSharedAddresses(configuration.services, at: root.path.key("services"),

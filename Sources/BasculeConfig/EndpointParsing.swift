@@ -1,5 +1,6 @@
-/// Reading `listen` / `address` values. Only IP literals are accepted: a balancer that
-/// resolved names at load time would pin whatever DNS said once and silently keep it.
+/// Reading `listen` / `address` values. `listen` takes IP literals only. A backend `address`
+/// may also be `name:port`: the name is not resolved here but by the running process, again
+/// on every TTL (a balancer that resolved names once at load would pin whatever DNS said then).
 struct ParsedEndpoint: Sendable, Equatable {
     var endpoint: Endpoint
     var address: IPAddress
@@ -64,6 +65,45 @@ enum EndpointParsing {
             return .failure(.init("\(quoted) has port \(portText), out of range (must be 1...65535)"))
         }
         return .success(ParsedEndpoint(endpoint: Endpoint(address: address, host: host, port: UInt16(port)), address: address))
+    }
+}
+
+/// A backend `address`: an IP literal, or a DNS name and a port.
+enum BackendAddress: Equatable {
+    case literal(ParsedEndpoint)
+    case name(HostName, port: UInt16)
+}
+
+extension EndpointParsing {
+    static let backendHint = "(write an IPv4 literal, [IPv6]:port, or a host name and a port)"
+
+    /// An IP literal as `parse` reads it, else `name:port` with an RFC 1123 host name.
+    static func parseBackend(_ text: String) -> Result<BackendAddress, EndpointParseError> {
+        let literal = parse(text)
+        if case .success(let parsed) = literal { return .success(.literal(parsed)) }
+        let quoted = quotedForMessage(text)
+        // Brackets, several colons, or a dotted quad with a bad port: an IP literal gone wrong,
+        // whose message already says what to fix.
+        let colons = text.utf8.count { $0 == UInt8(ascii: ":") }
+        let host = colons == 1 ? String(text[..<text.firstIndex(of: ":")!]) : text
+        if text.hasPrefix("[") || colons > 1 || IPAddress(host) != nil {
+            return literal.map { .literal($0) }
+        }
+        if let problem = HostName.problem(host) {
+            return .failure(.init("\(quoted) is neither an IP address nor a host name: \(problem) \(backendHint)"))
+        }
+        let name = HostName(host)!
+        let portText = colons == 1 ? String(text[text.index(after: text.firstIndex(of: ":")!)...]) : ""
+        guard !portText.isEmpty else {
+            return .failure(.init("\(quoted) has no port (a backend by name needs one: \(name.text):PORT)"))
+        }
+        guard portText.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return .failure(.init("\(quoted) has an invalid port \(quotedForMessage(portText)) (must be 1...65535)"))
+        }
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            return .failure(.init("\(quoted) has port \(portText), out of range (must be 1...65535)"))
+        }
+        return .success(.name(name, port: UInt16(port)))
     }
 }
 

@@ -20,10 +20,20 @@ public enum RuntimeBackendValidation {
         let listen = EndpointParsing.parse(service.listen.description).success
         let backend = ServiceValidation.backend(document, at: .root, serviceListen: listen, names: &names,
                                                 collector: &collector)
-        if let backend, service.xdp != nil, let problem = XDPServiceValidation.backendProblem(backend.address, listen: service.listen) {
-            collector.report(JSONPath.root.key("address"), problem)
+        switch backend {
+        case .literal(let backend)?:
+            if service.xdp != nil, let problem = XDPServiceValidation.backendProblem(backend.address, listen: service.listen) {
+                collector.report(JSONPath.root.key("address"), problem)
+            }
+            if collector.errors.isEmpty { return .success(backend) }
+        case .named(let entry)?:
+            // A name is followed for as long as the file names it; a runtime backend has no
+            // file to say when to stop, so the runtime API takes addresses only.
+            collector.report(JSONPath.root.key("address"), "\(quotedForMessage(entry.target)) is a host name: backends by DNS name "
+                                 + "are given in the file; the runtime API takes IP literals")
+        case nil:
+            break
         }
-        if let backend, collector.errors.isEmpty { return .success(backend) }
         if collector.errors.isEmpty {
             collector.report(.root, "not a usable backend")
         }

@@ -50,10 +50,11 @@ enum ServiceValidation {
 
         guard let name, let listen, let backends else { return nil }
         var service = ServiceConfig(name: name, listen: listen.endpoint, strategy: strategy, affinity: affinity,
-                             healthCheck: healthCheck, backends: backends, defaults: resolved,
+                             healthCheck: healthCheck, backends: backends.literal, defaults: resolved,
                              maxConnections: maxConnections, proxyProtocol: proxyProtocol,
                              acceptProxyProtocol: acceptProxyProtocol, allow: allow, deny: deny,
                              slowStartMs: slowStartMs)
+        service.namedBackends = backends.named
         service.maxConnectionsPerClient = maxConnectionsPerClient
         service.trustedProxies = trustedProxies
         service.onBackendDown = onBackendDown
@@ -96,7 +97,7 @@ enum ServiceValidation {
     }
 
     private static func backendList(_ service: ObjectAtPath, listen: ParsedEndpoint?,
-                                    collector: inout ErrorCollector) -> [BackendConfig]? {
+                                    collector: inout ErrorCollector) -> (literal: [BackendConfig], named: [NamedBackendConfig])? {
         let path = service.path.key("backends")
         guard service.has("backends") else {
             collector.report(path, "missing (a service needs at least one backend)")
@@ -108,26 +109,33 @@ enum ServiceValidation {
             return nil
         }
         var backends: [BackendConfig] = []
+        var named: [NamedBackendConfig] = []
         var names: [String: Int] = [:]
         var complete = true
         for (index, element) in elements.enumerated() {
-            if let backend = backend(element, at: path.index(index), serviceListen: listen, names: &names,
-                                     collector: &collector) {
-                backends.append(backend)
-            } else {
-                complete = false
+            switch backend(element, at: path.index(index), serviceListen: listen, names: &names, collector: &collector) {
+            case .literal(let backend)?: backends.append(backend)
+            case .named(let entry)?: named.append(entry)
+            case nil: complete = false
             }
         }
         guard complete else { return nil }
-        if backends.allSatisfy(\.backup) {
+        if backends.allSatisfy(\.backup) && named.allSatisfy({ $0.tier > 0 }) {
             collector.report(path, "every backend is a backup (a service needs at least one primary: no \"backup\": true, tier 0)")
             return nil
         }
-        return backends
+        return (backends, named)
+    }
+
+    /// One entry of `backends`: an IP-literal backend, or a DNS name whose addresses become
+    /// backends at run time.
+    enum Entry {
+        case literal(BackendConfig)
+        case named(NamedBackendConfig)
     }
 
     static func backend(_ value: JSONValue, at path: JSONPath, serviceListen: ParsedEndpoint?,
-                                names: inout [String: Int], collector: inout ErrorCollector) -> BackendConfig? {
+                        names: inout [String: Int], collector: inout ErrorCollector) -> Entry? {
         guard let object = collector.object(value, at: path, allowedKeys: backendKeys) else { return nil }
         var name: String?
         if !object.has("name") {
@@ -142,7 +150,15 @@ enum ServiceValidation {
                 name = text
             }
         }
-        var address = collector.endpoint(object, "address")
+        var address: ParsedEndpoint?
+        var hostName: (host: HostName, port: UInt16)?
+        if let text = collector.string(object, "address") {
+            switch EndpointParsing.parseBackend(text) {
+            case .success(.literal(let parsed)): address = parsed
+            case .success(.name(let host, let port)): hostName = (host, port)
+            case .failure(let error): collector.report(path.key("address"), error.message)
+            }
+        }
         if !object.has("address") {
             collector.report(path.key("address"), "missing (every backend needs an address)")
         }
@@ -163,17 +179,20 @@ enum ServiceValidation {
         let checkTarget = object["healthCheck"].flatMap {
             CheckTargetValidation.backendTarget($0, at: path.key("healthCheck"), collector: &collector)
         }
-        guard let name, let address,
+        guard let name, address != nil || hostName != nil,
               agent != nil || !object.has("agent"),
               weight != nil || !object.has("weight"),
               backup != nil || !object.has("backup"),
               tier != nil || !object.has("tier"),
               maxConnections != nil || !object.has("maxConnections") else { return nil }
-        var config = BackendConfig(name: name, address: address.endpoint, weight: weight ?? 1,
+        // A named entry's settings are a backend whose address each resolved one replaces.
+        let placeholder = Endpoint(address: IPAddress(bytes: [0, 0, 0, 0]), port: hostName?.port ?? 0)
+        var config = BackendConfig(name: name, address: address?.endpoint ?? placeholder, weight: weight ?? 1,
                                    backup: backup ?? false, maxConnections: maxConnections, agent: agent, tier: tier)
         config.checkPort = checkTarget?.port
         config.checkAddress = checkTarget?.address
-        return config
+        if let hostName { return .named(NamedBackendConfig(host: hostName.host, port: hostName.port, settings: config)) }
+        return .literal(config)
     }
 
     /// A backend that is the service itself would make every connection recurse until file

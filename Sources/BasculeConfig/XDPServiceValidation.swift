@@ -114,8 +114,15 @@ enum XDPServiceValidation {
         }
         for (index, element) in elements.enumerated() {
             guard case .object(let members) = element,
-                  case .string(let text)? = members.first(where: { $0.key == "address" })?.value,
-                  case .success(let parsed) = EndpointParsing.parse(text) else { continue }
+                  case .string(let text)? = members.first(where: { $0.key == "address" })?.value else { continue }
+            // A name's addresses would reach the kernel plane unchecked for family and port.
+            if case .success(.name(let host, _)) = EndpointParsing.parseBackend(text) {
+                collector.report(object.path.key("backends").index(index).key("address"),
+                                 "\(host.text) is a host name: a kernel-plane (xdp) service takes IP-literal backends only")
+                valid = false
+                continue
+            }
+            guard case .success(let parsed) = EndpointParsing.parse(text) else { continue }
             if let problem = backendProblem(parsed.endpoint, listen: listen.endpoint) {
                 collector.report(object.path.key("backends").index(index).key("address"), problem)
                 valid = false

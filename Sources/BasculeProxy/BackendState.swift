@@ -68,8 +68,11 @@ public struct BackendStatus: Sendable {
     public var maxConnections: Int?
     /// What the backend's agent says, when it has one.
     public var agent: AgentVerdict?
-    /// "file", or "runtime" for a backend added through the admin API.
+    /// "file", "runtime" for a backend added through the admin API, "dns" for one address of a
+    /// backend the file gives by DNS name.
     public var origin = "file"
+    /// For origin "dns": the file's entry and the name it resolved.
+    public var resolvedFrom: ResolvedFrom?
     /// Set while the backend drains before its removal at runtime: seconds left before it is
     /// removed even with connections open.
     public var removalInSeconds: Double?

@@ -87,7 +87,7 @@ extension ConfigurationReload {
     }
 
     /// Runs the file with `next` laid over it; on failure nothing changes.
-    private func applyRuntime(_ next: RuntimePoolChanges) throws(RuntimeChangeRefusal) {
+    func applyRuntime(_ next: RuntimePoolChanges) throws(RuntimeChangeRefusal) {
         let effective = next.effective(fileConfiguration)
         do {
             try apply(effective)
@@ -107,7 +107,7 @@ extension ConfigurationReload {
         log.warning("\(summary)")
     }
 
-    private func scheduleRemovalCheck() {
+    func scheduleRemovalCheck() {
         guard removalTimerAt == .max else { return }
         removalTimerAt = loop.nowMs + Self.removalPollMs
         loop.schedule(timerID, atMs: removalTimerAt)
@@ -134,9 +134,10 @@ extension ConfigurationReload {
                 ])
                 continue
             }
-            if open > 0 { runtimeRemovalsTimedOut += 1 }
-            log.notice(open == 0 ? "runtime: backend removed; its connections had ended"
-                                 : "runtime: backend removed at its drain timeout; its open connections run on",
+            if open > 0 && !removal.byName { runtimeRemovalsTimedOut += 1 }
+            let cause = removal.byName ? "dns" : "runtime"
+            log.notice(open == 0 ? "\(cause): backend removed; its connections had ended"
+                                 : "\(cause): backend removed at its drain timeout; its open connections run on",
                        metadata: ["service": "\(removal.service)", "backend": "\(removal.backend)", "openConnections": "\(open)"])
         }
         if !runtime.removals.isEmpty { scheduleRemovalCheck() }
@@ -152,6 +153,10 @@ extension ConfigurationReload {
             for index in service.backends.indices {
                 let name = service.backends[index].name
                 if runtime.isAdded(service: service.name, backend: name) { service.backends[index].origin = "runtime" }
+                if let resolved = runtime.resolved.first(where: { $0.service == service.name && $0.backend.name == name }) {
+                    service.backends[index].origin = "dns"
+                    service.backends[index].resolvedFrom = ResolvedFrom(backend: resolved.origin, target: resolved.target)
+                }
                 if let removal = runtime.removal(service: service.name, backend: name) {
                     service.backends[index].removalInSeconds = Double(removal.deadlineMs &- min(nowMs, removal.deadlineMs)) / 1000
                 }
@@ -162,5 +167,8 @@ extension ConfigurationReload {
     }
 
     public var runtimeAddedCount: Int { runtime.addedCount }
-    public var runtimePendingRemovals: Int { runtime.removals.count }
+    public var runtimePendingRemovals: Int { runtime.removals.count { !$0.byName } }
+    /// Whether an operator's changes (not DNS following the file's names) make the pools
+    /// differ from the file.
+    public var runtimeDiffersFromFile: Bool { runtime.differsFromFile }
 }

@@ -14,6 +14,10 @@ public final class ConfigurationReload: EventHandler {
     public private(set) var fileConfiguration: BasculeConfiguration
     /// Backends added and removed through the admin API since the file was applied.
     var runtime = RuntimePoolChanges()
+    /// Follows the file's DNS names (nil until `startResolvingNames`).
+    var names: NameResolver?
+    /// DNS changes that could not be applied to the pool (logged; the pool stays as it was).
+    public internal(set) var nameApplyFailures = 0
     let loop: EventLoop
     var timerID = HandlerID.unregistered
     var removalTimerAt: UInt64 = .max
@@ -87,7 +91,8 @@ public final class ConfigurationReload: EventHandler {
             do {
                 var reconciled = runtime
                 let (undone, cancelled) = reconciled.reconcile(with: next)
-                try apply(next)
+                // The backends of the file's DNS names stay through the reload (see reconcile).
+                try apply(reconciled.effective(next))
                 runtime = reconciled
                 fileConfiguration = next
                 for (service, backend) in cancelled {
@@ -104,7 +109,8 @@ public final class ConfigurationReload: EventHandler {
                 log.error("reload rejected: \(error); keeping the running configuration")
                 return ["\(error)"]
             }
-            notifyFollowers(next)
+            notifyFollowers(configuration)
+            followNames(refreshAll: true)
             return []
         }
     }

@@ -48,6 +48,12 @@ final class ProxyAssembly {
             self.health = try Self.makeMonitor(next, registry: self.controller.registry, loop: self.controller.controlLoop, log: self.log)
             self.health?.start()
         }
+        // After onReload is set: the first answers rebuild the health checks over the resolved backends.
+        do {
+            try controller.reload.startResolvingNames()
+        } catch {
+            throw AssemblyError(description: "cannot start the DNS resolver thread: \(error)")
+        }
         ProxyMetrics.expose(controller, on: admin) { [unowned self] in self.health?.results() ?? [] }
         kernelDataPlane = try KernelDataPlaneStart.start(configuration, controller: controller, admin: admin, log: log)
     }

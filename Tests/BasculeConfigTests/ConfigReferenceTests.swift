@@ -18,6 +18,7 @@ import Testing
         case backendHealthCheck = "services[].backends[].healthCheck"
         case agent = "services[].backends[].agent"
         case clientHello = "clientHello"
+        case dns = "dns"
     }
 
     struct Row {
@@ -152,6 +153,7 @@ import Testing
         if section == .admin { rootBase.append(("admin", object([], adding: member))) }
         if section == .defaults { rootBase.append(("defaults", object([], adding: member))) }
         if section == .clientHello { rootBase.append(("clientHello", object([], adding: member))) }
+        if section == .dns { rootBase.append(("dns", object([], adding: member))) }
         let root = object(rootBase, adding: section == .root ? member : nil)
         return ConfigLoader.parse(Array(root.utf8), knownStrategies: knownStrategies).errorLines
     }

@@ -170,10 +170,9 @@ import Testing
         ("198.0.0.1:99999999999999999999999", #""198.0.0.1:99999999999999999999999" has port 99999999999999999999999, out of range (must be 1...65535)"#),
         ("198.0.0.1:http", #""198.0.0.1:http" has an invalid port "http" (must be 1...65535)"#),
         ("198.0.0.1:-80", #""198.0.0.1:-80" has an invalid port "-80" (must be 1...65535)"#),
-        ("db.local:80", #""db.local:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
-        ("10.0.0:80", #""10.0.0:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
-        ("198.0.0.256:80", #""198.0.0.256:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
-        ("", #""" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
+        ("10.0.0:80", #""10.0.0:80" is neither an IP address nor a host name: the last label is all digits (a mistyped IPv4 address?) (write an IPv4 literal, [IPv6]:port, or a host name and a port)"#),
+        ("198.0.0.256:80", #""198.0.0.256:80" is neither an IP address nor a host name: the last label is all digits (a mistyped IPv4 address?) (write an IPv4 literal, [IPv6]:port, or a host name and a port)"#),
+        ("", #""" is neither an IP address nor a host name: an empty host name (write an IPv4 literal, [IPv6]:port, or a host name and a port)"#),
         ("::1", #""::1" is an IPv6 address without brackets (write [IPv6]:port, e.g. [::1]:8080)"#),
         ("2001:db8::1:80", #""2001:db8::1:80" is an IPv6 address without brackets (write [IPv6]:port, e.g. [::1]:8080)"#),
         ("[::1]", #""[::1]" has no port"#),
@@ -181,7 +180,7 @@ import Testing
         ("[::1]80", #""[::1]80" has unexpected text after ']' (write [IPv6]:port)"#),
         ("[198.0.0.1]:80", #""[198.0.0.1]:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
         ("[fe80::1%eth0]:80", #""[fe80::1%eth0]:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
-        ("198.0.0.1\u{0}:80", #""198.0.0.1\u0000:80" is not an IP address (write an IPv4 literal or [IPv6]:port)"#),
+        ("198.0.0.1\u{0}:80", #""198.0.0.1\u0000:80" is neither an IP address nor a host name: label "1\u0000" has a character other than letters, digits and '-' (write an IPv4 literal, [IPv6]:port, or a host name and a port)"#),
     ])
     func badAddressesSayWhatIsWrong(address: String, message: String) {
         let escaped = address.replacing("\u{0}", with: "\\u0000")
