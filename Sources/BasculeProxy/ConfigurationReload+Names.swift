@@ -32,29 +32,29 @@ public struct NameStatus: Sendable {
 /// the answer is drained and then removed like a runtime removal. A failed resolution keeps
 /// the pool as it is.
 extension ConfigurationReload {
-    /// Starts following the file's names: each is resolved once now, on the calling thread
-    /// (startup, before the control loop runs), so services start with their pools; a name
-    /// that does not resolve starts with no backends, is logged, and is retried. From then on
-    /// names are resolved by the resolver thread on their TTL.
-    public func startResolvingNames(source: any AddressSource = SystemAddressSource()) throws {
+    /// How long startup waits for the first answers before the listeners open.
+    public static let startupResolutionWaitMs = 5000
+
+    /// Starts following the file's names. Startup waits for their first answers (at most
+    /// `startupResolutionWaitMs`, on the calling thread, before the control loop runs) so
+    /// services start with their pools; a name that has not resolved by then starts with no
+    /// backends, is logged, and joins when it resolves. From then on names are resolved by the
+    /// resolver thread on their TTL.
+    public func startResolvingNames(source: any AddressSource = SystemAddressSource(),
+                                    waitMs: Int = ConfigurationReload.startupResolutionWaitMs) throws {
         let resolver = try NameResolver(loop: loop, source: source, settings: fileConfiguration.dns,
                                         log: Logger(label: "bascule.dns"))
         resolver.onChange = { [unowned self] name in self.follow(name) }
         names = resolver
         let hosts = Self.hosts(fileConfiguration)
-        resolver.resolveNow(hosts)
+        resolver.resolveAtStart(hosts, waitMs: waitMs)
         for host in hosts.sorted(by: { $0.text < $1.text }) {
-            guard let name = resolver.names[host] else { continue }
-            if name.addresses.isEmpty {
-                log.warning("dns: name does not resolve; starting without its backends (retrying on its own)", metadata: [
-                    "name": "\(host)", "reason": "\(name.lastFailure.map { "\($0)" } ?? "no addresses")",
-                    "usedBy": "\(users(of: host).joined(separator: ", "))",
-                ])
-            } else {
-                follow(name)
-            }
+            guard let name = resolver.names[host], name.addresses.isEmpty else { continue }
+            let reason = name.lastFailure.map { "\($0)" } ?? "no answer within \(waitMs) ms"
+            log.warning("dns: name does not resolve; starting without its backends (retrying on its own)", metadata: [
+                "name": "\(host)", "reason": "\(reason)", "usedBy": "\(users(of: host).joined(separator: ", "))",
+            ])
         }
-        resolver.follow(hosts, refreshAll: false)
     }
 
     /// Stops the resolver thread (tests; the process just exits).

@@ -120,9 +120,12 @@ extension ConfigurationReload {
         guard nowMs >= removalTimerAt else { return loop.schedule(timerID, atMs: removalTimerAt) }
         removalTimerAt = .max
         for removal in runtime.removals {
-            guard let s = registry.serviceIndex(named: removal.service),
-                  let b = registry.backendIndex(service: s, named: removal.backend) else { continue }
-            let open = registry.services[s].counters[b].active.load(ordering: .relaxed)
+            // A backend already gone from the pool (removed by an operator while its address
+            // also left the DNS answer) has nothing left to drain.
+            var open = 0
+            if let s = registry.serviceIndex(named: removal.service), let b = registry.backendIndex(service: s, named: removal.backend) {
+                open = registry.services[s].counters[b].active.load(ordering: .relaxed)
+            }
             guard open == 0 || nowMs >= removal.deadlineMs else { continue }
             var next = runtime
             next.completeRemoval(service: removal.service, backend: removal.backend)

@@ -86,15 +86,22 @@ public final class NameResolver: EventHandler {
         dispatchDue()
     }
 
-    /// Resolves `hosts` on the calling thread: at startup, before the control loop runs, so
-    /// a service starts with its pool instead of an empty one for its first connections.
-    func resolveNow(_ hosts: Set<HostName>) {
-        for host in hosts.sorted(by: { $0.text < $1.text }) {
-            var name = names[host] ?? ResolvedName(host: host)
-            let result = source.resolve(host)
-            _ = name.record(result, nowMs: loop.nowMs, settings: settings)
-            names[host] = name
-            note(result, name)
+    /// Follows `hosts` and waits, on the calling thread, for their first answers, at most
+    /// `waitMs`: at startup, before the control loop runs, so a service starts with its pool
+    /// instead of an empty one for its first connections, while a DNS server that does not
+    /// answer delays the start by `waitMs` at most (not by every name's resolver timeouts in
+    /// turn). A name still unanswered then is followed as usual; its backends join when its
+    /// answer comes.
+    func resolveAtStart(_ hosts: Set<HostName>, waitMs: Int) {
+        follow(hosts, refreshAll: false)
+        let deadline = ContinuousClock.now + .milliseconds(waitMs)
+        var wait = pollfd(fd: replies.fd, events: Int16(POLLIN), revents: 0)
+        while !inFlight.isEmpty {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            let (seconds, attoseconds) = remaining.components
+            _ = poll(&wait, 1, Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1))
+            for reply in replies.drain() { receive(reply) }
         }
     }
 

@@ -186,7 +186,7 @@ private func run(_ loop: EventLoop, timeoutMs: UInt64 = 5000, until condition: (
         source.set("a.example", answer("192.0.2.1"))
         let resolver = try NameResolver(loop: loop, source: source, settings: DNSSettings(), log: Logger(label: "test"))
         defer { resolver.stop() }
-        resolver.resolveNow([HostName("a.example")!, HostName("b.example")!])
+        resolver.resolveAtStart([HostName("a.example")!, HostName("b.example")!], waitMs: 5000)
         #expect(resolver.names.count == 2 && source.queries("a.example") == 1)
         #expect(resolver.names[HostName("b.example")!]?.lastFailure == .nameNotFound)
         resolver.follow([HostName("a.example")!], refreshAll: false)
@@ -277,6 +277,21 @@ private func run(_ loop: EventLoop, timeoutMs: UInt64 = 5000, until condition: (
         #expect(reload.nameStatuses().first?.lastFailureReason == "NXDOMAIN: the name does not exist")
         source.set("db.example", answer("192.0.2.1", ttl: 0))
         #expect(try run(loop) { pool(reload) == ["db@192.0.2.1 up"] })
+    }
+
+    @Test func aDNSServerThatDoesNotAnswerDelaysTheStartByTheWaitBoundOnly() throws {
+        let (reload, loop) = try reload(Self.configuration())
+        let source = FakeAddressSource()
+        source.set("db.example", answer("192.0.2.1", ttl: 0))
+        source.hold()
+        let started = ContinuousClock.now
+        try reload.startResolvingNames(source: source, waitMs: 300)
+        defer { reload.stopResolvingNames() }
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(300) && waited < .seconds(3), "waited \(waited)")
+        #expect(pool(reload) == ["fixed up"], "started without the name's backends")
+        source.release()
+        #expect(try run(loop) { pool(reload) == ["fixed up", "db@192.0.2.1 up"] }, "they join when the answer comes")
     }
 
     @Test func aReloadKeepsTheNamesBackendsWithTheNewSettingsAndDropsThoseOfARemovedName() throws {
