@@ -96,6 +96,12 @@ import Testing
         #expect(messages(document(top: #""dns": {"ttl": 10}"#), at: "dns.ttl").count == 1)
     }
 
+    @Test func aKernelPlaneServiceTakesNoName() {
+        let json = #"{"services": [{"name": "web", "listen": "192.0.2.10:80", "dataPlane": "xdp", "interface": "lo", "backends": [{"name": "b1", "address": "198.51.100.6:80"}, {"name": "db", "address": "db.example:80"}]}]}"#
+        #expect(messages(json, at: "services[0].backends[1].address")
+                    == ["db.example is a host name: a kernel-plane (xdp) service takes IP-literal backends only"])
+    }
+
     @Test func theRuntimeAPIRefusesANameWithAReason() {
         let service = parse(document()).value!.services[0]
         let result = RuntimeBackendValidation.backend(json: Array(#"{"name": "db", "address": "db.example:5432"}"#.utf8),
