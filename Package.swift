@@ -27,7 +27,9 @@ let package = Package(
 
         // The socket floor: one socket address, the errno policy, socket calls, threads.
         .target(name: "BasculePosix", dependencies: ["CLinux"], swiftSettings: strict),
-        .target(name: "BasculeBalancing", swiftSettings: strict),
+        // The active-connection counts' atomics and least-connections' vector scan.
+        .target(name: "CActiveCounts"),
+        .target(name: "BasculeBalancing", dependencies: ["CActiveCounts"], swiftSettings: strict),
 
         // The kernel data plane: libbpf (a C shim over its headers, and the map layouts shared
         // with the program), the XDP program compiled by clang -target bpf at build time
@@ -40,7 +42,7 @@ let package = Package(
         .target(name: "BasculeConfig", swiftSettings: strict),
         .target(name: "BasculeEventLoop", dependencies: ["BasculePosix", "CLinux"], swiftSettings: strict),
         .target(name: "BasculeProxy",
-                dependencies: ["BasculePosix", "BasculeEventLoop", "BasculeBalancing", "BasculeConfig", "CLinux", "CResolv",
+                dependencies: ["BasculePosix", "BasculeEventLoop", "BasculeBalancing", "BasculeConfig", "CLinux", "CResolv", "CActiveCounts",
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "BasculeHealth",

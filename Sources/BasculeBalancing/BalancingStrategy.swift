@@ -9,12 +9,17 @@ public struct BackendEntry: Sendable, Hashable {
     public var address: String
     /// Effective weight (config weight, possibly reduced by slow start). Always >= 1.
     public var weight: Int
+    /// Where the backend's active count lives in the service's contiguous count store
+    /// (`LoadSource.withActiveCounts`); kept for the backend's life, across rebuilds, reloads
+    /// and other backends' arrivals and departures, so it is not `index`. Defaults to `index`.
+    public var slot: Int
 
-    public init(index: Int, name: String, address: String, weight: Int = 1) {
+    public init(index: Int, name: String, address: String, weight: Int = 1, slot: Int? = nil) {
         self.index = index
         self.name = name
         self.address = address
         self.weight = max(1, weight)
+        self.slot = slot ?? index
     }
 }
 
@@ -23,6 +28,10 @@ public struct BackendEntry: Sendable, Hashable {
 public protocol LoadSource {
     /// Active connections of the backend with this `BackendEntry.index`.
     func activeConnections(backend index: Int) -> Int
+
+    /// Lends every active count at once, one `UInt32` per `BackendEntry.slot`, contiguous, so
+    /// a strategy can scan them with vector instructions instead of one call per backend.
+    func withActiveCounts<R>(_ body: (UnsafePointer<UInt32>) -> R) -> R
 }
 
 /// What a strategy may know of the connection it is choosing for.

@@ -6,7 +6,10 @@ import Synchronization
 /// least-loaded strategies compare them across workers); they change once per connection,
 /// never per read. Bytes are counted per worker, each slot written by one thread only.
 public final class BackendCounters: Sendable {
-    public let active = Atomic<Int>(0)
+    /// In the service's `ActiveCountStore`, at `slot`, which this object owns for its life.
+    public let active: ActiveCount
+    public let slot: Int
+    let store: ActiveCountStore
     public let total = Atomic<Int>(0)
     public let connectFailures = Atomic<Int>(0)
     /// Reset by every successful connect; the control thread reads it for passive checks.
@@ -30,9 +33,17 @@ public final class BackendCounters: Sendable {
     /// keepalive probes or TCP_USER_TIMEOUT).
     public let timedOut = Atomic<Int>(0)
 
-    public init(workers: Int = 1) {
+    /// Every backend of a service takes its slot from the service's one `store`.
+    public init(workers: Int = 1, store: ActiveCountStore) {
+        self.store = store
+        slot = store.takeSlot()
+        active = ActiveCount(count: store.base + slot)
         bytesIn = (0..<max(1, workers)).map { _ in ByteCounter() }
         bytesOut = (0..<max(1, workers)).map { _ in ByteCounter() }
+    }
+
+    deinit {
+        store.releaseSlot(slot)
     }
 
     /// Counts one failed attempt in `connectFailures` and under its reason.
@@ -66,6 +77,19 @@ public final class BackendCounters: Sendable {
 /// The least-loaded strategies read live counts through this view.
 struct SharedLoad: LoadSource {
     let counters: [BackendCounters]
+    /// The service's count store, where every one of `counters` has its slot.
+    let counts: UnsafePointer<UInt32>
+
+    init(counters: [BackendCounters], store: ActiveCountStore) {
+        assert(counters.allSatisfy { $0.store === store }, "a service's backends count in one store")
+        self.counters = counters
+        counts = UnsafePointer(store.base)
+    }
+
+    @inline(__always)
+    func withActiveCounts<R>(_ body: (UnsafePointer<UInt32>) -> R) -> R {
+        body(counts)
+    }
 
     @inline(__always)
     func activeConnections(backend index: Int) -> Int {

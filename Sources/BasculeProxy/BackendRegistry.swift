@@ -63,6 +63,7 @@ public final class BackendRegistry: EventHandler {
         if let old {
             for (index, backend) in old.config.backends.enumerated() { previous[backend.name] = index }
         }
+        let activeCounts = old?.counters.first?.store ?? ActiveCountStore()
         for backend in service.backends {
             // A backend that keeps its name and address keeps its counters and its health:
             // a reload must not reset what the checks have learnt.
@@ -73,7 +74,7 @@ public final class BackendRegistry: EventHandler {
                 if backend.agent == nil { state.agent = nil }
                 states.append(state)
             } else {
-                counters.append(BackendCounters(workers: workerCount))
+                counters.append(BackendCounters(workers: workerCount, store: activeCounts))
                 states.append(BackendState(weight: backend.weight, lastChangeAtMs: loop.nowMs))
             }
         }
@@ -90,7 +91,7 @@ public final class BackendRegistry: EventHandler {
         if service.maxConnectionsPerClient != nil && limits.perClient == nil {
             limits = ServiceLimits(perClient: true)
         }
-        let parts = TableParts(service)
+        let parts = TableParts(service, counters: counters)
         partsBuilt += 1
         let table = try Self.makeTable(id: id, service: service, parts: parts, counters: counters, states: states,
                                        nowMs: loop.nowMs, limits: limits, installs: installLatency)
@@ -107,7 +108,7 @@ public final class BackendRegistry: EventHandler {
     static func makeTable(id: Int, service: ServiceConfig, counters: [BackendCounters],
                           states: [BackendState], nowMs: UInt64,
                           limits: ServiceLimits = ServiceLimits(perClient: false)) throws -> ServiceTable {
-        try makeTable(id: id, service: service, parts: TableParts(service), counters: counters, states: states,
+        try makeTable(id: id, service: service, parts: TableParts(service, counters: counters), counters: counters, states: states,
                       nowMs: nowMs, limits: limits)
     }
 
@@ -141,15 +142,29 @@ public final class BackendRegistry: EventHandler {
         }
         // Later tiers, lowest first; within a tier, configuration order (the sort is stable).
         if fallback.count > 1 { fallback.sort { parts.targets[$0].tier < parts.targets[$1].tier } }
+        // One weighted draw per later tier, so retries into the backups spread as in the eligible tier.
+        var fallbackTiers: [RetryDraw] = []
+        var tierEntries: [BackendEntry] = []
+        for (position, index) in fallback.enumerated() {
+            var entry = parts.entries[index]
+            entry.weight = max(1, weights[index])
+            tierEntries.append(entry)
+            let tierEnds = position + 1 == fallback.count || parts.targets[fallback[position + 1]].tier != parts.targets[index].tier
+            if tierEnds {
+                fallbackTiers.append(RetryDraw(backends: tierEntries))
+                tierEntries.removeAll(keepingCapacity: true)
+            }
+        }
         guard let strategy = StrategyRegistry.make(named: service.strategy, backends: eligible, options: StrategyOptions()) else {
             throw StartupError(description: "service \(service.name): unknown strategy \"\(service.strategy)\"")
         }
         if let previous {
             return ServiceTable(replacing: previous, eligible: eligibleIndices, activeTier: activeTier, fallback: fallback,
-                                strategy: strategy, changedAtNs: changedAtNs)
+                                fallbackTiers: fallbackTiers, strategy: strategy, changedAtNs: changedAtNs)
         }
         return ServiceTable(id: id, config: service, backends: parts.targets, counters: counters,
-                            eligible: eligibleIndices, activeTier: activeTier, fallback: fallback, strategy: strategy,
+                            eligible: eligibleIndices, activeTier: activeTier, fallback: fallback,
+                            fallbackTiers: fallbackTiers, strategy: strategy,
                             accessList: parts.accessList, limits: limits, installs: installs)
     }
 

@@ -57,12 +57,13 @@ struct TableParts {
     /// nil when the service has no allow/deny rules.
     let accessList: AccessList?
 
-    init(_ service: ServiceConfig) {
+    init(_ service: ServiceConfig, counters: [BackendCounters]) {
         targets = service.backends.map { backend in
             BackendTarget(name: backend.name, endpoint: backend.address, address: SocketAddress(backend.address), tier: backend.tier)
         }
         entries = service.backends.enumerated().map { index, backend in
-            BackendEntry(index: index, name: backend.name, address: backend.address.description)
+            BackendEntry(index: index, name: backend.name, address: backend.address.description,
+                         slot: counters[index].slot)
         }
         let list = AccessList(allow: service.allow, deny: service.deny)
         accessList = list.permitsEveryone ? nil : list

@@ -22,6 +22,8 @@ final class ServiceRuntime {
     private(set) var backendUserTimeoutMs: Int32 = 0
 
     private let seed: UInt64
+    /// Draws into a later tier by connections without a client hash, so they spread too.
+    private var fallbackDraws: UInt64 = 0
 
     init(table: ServiceTable, traffic: TrafficStats, seed: UInt64 = 0) {
         self.table = table
@@ -50,7 +52,7 @@ final class ServiceRuntime {
     /// The strategy's choice, never one already tried: a retry is a new pick with the attempt
     /// number, spread over the untried backends the same way on every node. A backend at its
     /// `maxConnections` counts as tried for this pick. Only when every eligible backend has
-    /// been tried (or is full) do the available backups outside them get a turn, in order.
+    /// been tried (or is full) do the available backups outside them get a turn, tier by tier.
     func pick(clientHash: UInt64, excluding tried: [Int]) -> Int? {
         // A first choice builds no tried list (no retain of `tried` on every connection).
         // Borrowed unretained: `strategy` is replaced only by `update`, on this thread.
@@ -71,10 +73,23 @@ final class ServiceRuntime {
             if hasRoom(candidate) { return candidate }
             context.tried.append(candidate)
         }
-        for candidate in table.fallback where !tried.contains(candidate) && hasRoom(candidate) {
-            return candidate
+        // Later tiers, lowest first, each drawn like a retry in the eligible tier: by the client's
+        // hash per attempt when the service has affinity (the same backend on every node), by
+        // this worker's own sequence otherwise; never all retried clients onto one backend.
+        var excluded = context.tried
+        for tier in table.fallbackTiers {
+            while let candidate = tier.draw(hash: fallbackHash(clientHash, attempt: excluded.count), excluding: excluded) {
+                if hasRoom(candidate) { return candidate }
+                excluded.append(candidate)
+            }
         }
         return nil
+    }
+
+    private func fallbackHash(_ clientHash: UInt64, attempt: Int) -> UInt64 {
+        guard clientHash == 0 else { return RetryDraw.hash(clientHash, attempt: attempt) }
+        fallbackDraws &+= 1
+        return RetryDraw.hash(seed ^ fallbackDraws, attempt: attempt)
     }
 
     /// A backend at its own `maxConnections` is skipped. Workers check without coordinating,

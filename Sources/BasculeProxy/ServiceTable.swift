@@ -23,6 +23,8 @@ public final class ServiceTable: Sendable {
     public let config: ServiceConfig
     public let backends: [BackendTarget]
     public let counters: [BackendCounters]
+    /// Where every one of `counters` keeps its active count.
+    let activeCounts: ActiveCountStore
     /// Indices (into `backends`) the strategy may return.
     public let eligible: [Int]
     /// The tier `eligible` is drawn from (nil: no backend is available).
@@ -31,6 +33,9 @@ public final class ServiceTable: Sendable {
     /// only when a connection's retries have exhausted the eligible ones: a client must not
     /// see a refusal while a healthy backend remains.
     public let fallback: [Int]
+    /// `fallback` by tier, lowest first: a retry into a later tier is a weighted draw among that
+    /// tier's untried backends, as in the eligible tier, not its first backend in the file.
+    let fallbackTiers: [RetryDraw]
     /// The strategy template; each worker copies it and mutates only its own copy.
     public let strategy: Strategy
     /// nil when the service has no allow/deny rules.
@@ -48,16 +53,18 @@ public final class ServiceTable: Sendable {
     let installs: TableInstallLatency?
 
     init(id: Int, config: ServiceConfig, backends: [BackendTarget], counters: [BackendCounters],
-                eligible: [Int], activeTier: Int? = 0, fallback: [Int] = [], strategy: Strategy,
-                accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false),
+                eligible: [Int], activeTier: Int? = 0, fallback: [Int] = [], fallbackTiers: [RetryDraw] = [],
+                strategy: Strategy, accessList: AccessList? = nil, limits: ServiceLimits = ServiceLimits(perClient: false),
                 installs: TableInstallLatency? = nil) {
         self.id = id
         self.config = config
         self.backends = backends
         self.counters = counters
+        activeCounts = counters.first?.store ?? .empty
         self.eligible = eligible
         self.activeTier = activeTier
         self.fallback = fallback
+        self.fallbackTiers = fallbackTiers
         self.strategy = strategy
         self.accessList = accessList
         self.trustedProxies = config.acceptProxyProtocol && !config.trustedProxies.isEmpty
@@ -71,15 +78,17 @@ public final class ServiceTable: Sendable {
 
     /// The table after a backend state change: only what state decides is new; the rest
     /// (addresses, counters, access lists, limits) is the previous table's, shared, not rebuilt.
-    init(replacing previous: ServiceTable, eligible: [Int], activeTier: Int?, fallback: [Int], strategy: Strategy,
-         changedAtNs: UInt64) {
+    init(replacing previous: ServiceTable, eligible: [Int], activeTier: Int?, fallback: [Int], fallbackTiers: [RetryDraw],
+         strategy: Strategy, changedAtNs: UInt64) {
         id = previous.id
         config = previous.config
         backends = previous.backends
         counters = previous.counters
+        activeCounts = previous.activeCounts
         self.eligible = eligible
         self.activeTier = activeTier
         self.fallback = fallback
+        self.fallbackTiers = fallbackTiers
         self.strategy = strategy
         accessList = previous.accessList
         trustedProxies = previous.trustedProxies

@@ -10,7 +10,7 @@ final class StrategyCopy {
 
     init(table: ServiceTable, seed: UInt64) {
         strategy = table.strategy.copy(seed: seed)
-        load = SharedLoad(counters: table.counters)
+        load = SharedLoad(counters: table.counters, store: table.activeCounts)
     }
 
     @inline(__always)

@@ -70,3 +70,23 @@ import Testing
     #expect(strategy.pick(PickContext(), load: load) == 20)
     #expect(strategy.pick(PickContext(), load: load) == 20)
 }
+
+@Test(arguments: [1, 2])
+func leastConnectionsPicksALeastLoadedBackendAmongHundreds(slotSpacing: Int) {
+    // 300 backends, their count slots packed (spacing 1) or with holes between them (2, as
+    // after backends left the pool): under random loads the vector scan's choice always has
+    // the fewest connections per unit of weight, and an idle hole never wins.
+    let pool = (0..<300).map {
+        BackendEntry(index: $0, name: "b\($0)", address: "10.0.\($0 / 256).\($0 % 256):80",
+                     weight: 1 + $0 % 4, slot: $0 * slotSpacing)
+    }
+    var strategy = LeastConnections(backends: pool, options: StrategyOptions())
+    var load = Connections()
+    var random = TestRandom(state: 11)
+    for round in 0..<500 {
+        for backend in pool { load.active[backend.slot] = UInt32(1 + random.next(below: round % 2 == 0 ? 40 : 3)) }
+        let chosen = strategy.pick(PickContext(), load: load)!
+        let perWeight = { (b: BackendEntry) in Double(load.active[b.slot]) / Double(b.weight) }
+        #expect(perWeight(pool[chosen]) == pool.map(perWeight).min()!)
+    }
+}

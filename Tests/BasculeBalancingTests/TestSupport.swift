@@ -1,14 +1,19 @@
 import BasculeBalancing
 
-/// Active connections per `BackendEntry.index`, as the proxy's atomic counters would report.
+/// Active connections per `BackendEntry.index` (= slot here), contiguous as in the proxy's
+/// count store.
 struct Connections: LoadSource {
-    var active: [Int]
+    var active: [UInt32]
 
     init(capacity: Int = 1024) {
-        active = [Int](repeating: 0, count: capacity)
+        active = [UInt32](repeating: 0, count: capacity)
     }
 
-    func activeConnections(backend index: Int) -> Int { active[index] }
+    func activeConnections(backend index: Int) -> Int { Int(active[index]) }
+
+    func withActiveCounts<R>(_ body: (UnsafePointer<UInt32>) -> R) -> R {
+        active.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
 }
 
 /// Backends named b0, b1, ... with the given weights; indices spaced out (10, 20, ...) so a

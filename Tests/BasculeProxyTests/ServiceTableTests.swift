@@ -1,3 +1,4 @@
+import BasculeBalancing
 import BasculeConfig
 @testable import BasculeProxy
 import Testing
@@ -14,7 +15,7 @@ import Testing
     private func table(_ config: ServiceConfig, healthy: [Bool]? = nil) throws -> ServiceTable {
         var states = config.backends.map { BackendState(weight: $0.weight) }
         for (index, up) in (healthy ?? []).enumerated() { states[index].healthy = up }
-        return try BackendRegistry.makeTable(id: 0, service: config, counters: config.backends.map { _ in BackendCounters() },
+        return try BackendRegistry.makeTable(id: 0, service: config, counters: config.backends.map { [store = ActiveCountStore()] _ in BackendCounters(store: store) },
                                       states: states, nowMs: 1_000)
     }
 
@@ -52,11 +53,59 @@ import Testing
         let config = ServiceConfig(name: "management", listen: Endpoint(host: "127.0.0.1", port: 8080), strategy: "source-hash",
                                    backends: [BackendConfig(name: "mgmt1", address: Endpoint(host: "127.0.0.1", port: 1)),
                                               BackendConfig(name: "mgmt2", address: Endpoint(host: "127.0.0.1", port: 2), backup: true)])
-        let table = try BackendRegistry.makeTable(id: 0, service: config, counters: [BackendCounters(), BackendCounters()],
+        let table = try BackendRegistry.makeTable(id: 0, service: config, counters: { let store = ActiveCountStore(); return [BackendCounters(store: store), BackendCounters(store: store)] }(),
                                            states: [BackendState(weight: 1), BackendState(weight: 1)], nowMs: 1)
         let runtime = ServiceRuntime(table: table, traffic: TrafficStats())
         #expect(runtime.pick(clientHash: 42, excluding: []) == 0)
         #expect(runtime.pick(clientHash: 42, excluding: [0]) == 1)
         #expect(runtime.pick(clientHash: 42, excluding: [0, 1]) == nil)
+    }
+
+    /// A service whose primary is up but refuses (every client tried it), with its backups
+    /// listed in `backups` order.
+    private func runtimeWithBackups(_ backups: [String]) throws -> ServiceRuntime {
+        let ports: [String: UInt16] = ["b1": 2, "b2": 3, "b3": 4]
+        let backends = [BackendConfig(name: "p", address: Endpoint(host: "127.0.0.1", port: 1))]
+            + backups.map { BackendConfig(name: $0, address: Endpoint(host: "127.0.0.1", port: ports[$0]!), backup: true) }
+        let config = ServiceConfig(name: "management", listen: Endpoint(host: "127.0.0.1", port: 8080), strategy: "source-hash",
+                                   backends: backends)
+        let store = ActiveCountStore()
+        let table = try BackendRegistry.makeTable(id: 0, service: config, counters: backends.map { _ in BackendCounters(store: store) },
+                                                  states: backends.map { BackendState(weight: $0.weight) }, nowMs: 1)
+        return ServiceRuntime(table: table, traffic: TrafficStats())
+    }
+
+    @Test func retriesIntoTheBackupTierSpreadOverItsBackendsAlikeOnEveryNode() throws {
+        // Two nodes whose files list the backups in different orders: every retried client lands
+        // on the same backup on both, and the three backups take about a third each (file
+        // order sent them all to the first).
+        let nodeA = try runtimeWithBackups(["b1", "b2", "b3"])
+        let nodeB = try runtimeWithBackups(["b3", "b1", "b2"])
+        var landed = [String: Int]()
+        for client in 1...3000 {
+            let hash = RetryDraw.hash(UInt64(client), attempt: 0)
+            let a = try #require(nodeA.pick(clientHash: hash, excluding: [0]))
+            let b = try #require(nodeB.pick(clientHash: hash, excluding: [0]))
+            #expect(nodeA.table.backends[a].name == nodeB.table.backends[b].name)
+            landed[nodeA.table.backends[a].name, default: 0] += 1
+        }
+        for backup in ["b1", "b2", "b3"] {
+            #expect(abs(Double(landed[backup] ?? 0) / 3000 - 1.0 / 3) < 0.05, "\(landed)")
+        }
+    }
+
+    @Test func retriesWithoutAClientHashSpreadOverTheBackupTierToo() throws {
+        let node = try runtimeWithBackups(["b1", "b2", "b3"])
+        var landed = [String: Int]()
+        for _ in 0..<3000 {
+            let picked = try #require(node.pick(clientHash: 0, excluding: [0]))
+            landed[node.table.backends[picked].name, default: 0] += 1
+        }
+        for backup in ["b1", "b2", "b3"] {
+            #expect(abs(Double(landed[backup] ?? 0) / 3000 - 1.0 / 3) < 0.05, "\(landed)")
+        }
+        // A retry never returns a backup already tried while another remains.
+        #expect(node.pick(clientHash: 7, excluding: [0, 1, 2]) == 3)
+        #expect(node.pick(clientHash: 7, excluding: [0, 1, 2, 3]) == nil)
     }
 }

@@ -1,10 +1,18 @@
 import BasculeBalancing
 import Benchmark
 
-/// Active connections per backend index, as the proxy's shared counters would report them.
+/// Active connections per backend index (= slot), in one raw buffer as the proxy's count
+/// store holds them (never freed: one per benchmark).
 struct Counters: LoadSource {
-    let active: [Int]
-    func activeConnections(backend index: Int) -> Int { active[index] }
+    let active: UnsafeMutablePointer<UInt32>
+
+    init(active: [UInt32]) {
+        self.active = .allocate(capacity: max(1, active.count))
+        self.active.initialize(from: active, count: active.count)
+    }
+
+    func activeConnections(backend index: Int) -> Int { Int(active[index]) }
+    func withActiveCounts<R>(_ body: (UnsafePointer<UInt32>) -> R) -> R { body(active) }
 }
 
 func backends(_ count: Int) -> [BackendEntry] {
@@ -20,7 +28,7 @@ func registerPick(_ name: String, backends count: Int) {
     Benchmark("\(name) pick, \(count) backends") { benchmark in
         let strategy = StrategyRegistry.make(named: name, backends: backends(count), options: StrategyOptions(seed: 1))!
         var random = UInt64(0x1234_5678)
-        let load = Counters(active: (0..<count).map { ($0 * 7919) % 50 })
+        let load = Counters(active: (0..<count).map { UInt32(($0 * 7919) % 50) })
         // Distinct clients, so the hashing strategies touch their whole table as in service.
         let clients: [UInt64] = (0..<4096).map { _ in
             random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
