@@ -10,6 +10,11 @@ struct MaglevPrediction {
 
     private struct NoLoad: LoadSource {
         func activeConnections(backend index: Int) -> Int { 0 }
+        // Maglev reads no loads; a strategy that did would see zeros.
+        func withActiveCounts<R>(_ body: (UnsafePointer<UInt32>) -> R) -> R {
+            let zeros = [UInt32](repeating: 0, count: 1024)
+            return zeros.withUnsafeBufferPointer { body($0.baseAddress!) }
+        }
     }
 
     /// `backends`: (name, address) in configuration order; only those in `eligible` take clients.
