@@ -36,9 +36,9 @@ extension ScaleOutLabTests {
             return String(peer[peer.index(after: peer.startIndex)..<end])
         }
 
-        @Test func everyClientKeepsItsBackendWhicheverNodeItsFlowLandsOnEvenWhenANodeDies() throws {
+        @Test func everyClientKeepsItsBackendWhicheverNodeItsFlowLandsOnEvenWhenANodeDies() async throws {
             let nodes = ["n1", "n2", "n3"]
-            let lab = try ScaleOutLab(.ecmp, ["--nodes", "3", "--backends", "3", "--clients", "\(Self.clientCount)"])
+            let lab = try await ScaleOutLab(.ecmp, ["--nodes", "3", "--backends", "3", "--clients", "\(Self.clientCount)"])
             defer { lab.stop() }
             #expect(try lab.nexthops(family: 6) == 3)
             #expect(try lab.nexthops(family: 4) == 3)
@@ -103,10 +103,10 @@ extension ScaleOutLabTests {
                   + "clients on another backend afterwards: \(changed) of \(Self.clientCount)")
         }
 
-        @Test func losingOneOfFourBackendsMovesOnlyItsOwnClientsOnEveryNode() throws {
+        @Test func losingOneOfFourBackendsMovesOnlyItsOwnClientsOnEveryNode() async throws {
             let nodes = ["n1", "n2"]
             let backends = 4
-            let lab = try ScaleOutLab(.ecmp, ["--nodes", "2", "--backends", "\(backends)", "--clients", "\(Self.clientCount)"])
+            let lab = try await ScaleOutLab(.ecmp, ["--nodes", "2", "--backends", "\(backends)", "--clients", "\(Self.clientCount)"])
             defer { lab.stop() }
             let before = try backendPerClient(lab)
             #expect(before.failed == 0, "\(before.errors)")

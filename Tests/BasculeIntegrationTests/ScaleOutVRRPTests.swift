@@ -20,8 +20,8 @@ extension ScaleOutLabTests {
             return ContinuousClock.now - since
         }
 
-        @Test func killingTheActiveNodesBasculeMovesTheAddressToTheStandby() throws {
-            let lab = try ScaleOutLab(.vrrp)
+        @Test func killingTheActiveNodesBasculeMovesTheAddressToTheStandby() async throws {
+            let lab = try await ScaleOutLab(.vrrp)
             defer { lab.stop() }
             #expect(try lab.vipHolder() == "n1")
             let loop = try LabClientLoop(lab: lab, target: Self.target)
@@ -40,8 +40,8 @@ extension ScaleOutLabTests {
             #expect(try lab.metric("n2", "bascule_service_connections_accepted_total") > 0)
         }
 
-        @Test func stoppingTheActiveNodesKeepalivedMovesTheAddressToTheStandby() throws {
-            let lab = try ScaleOutLab(.vrrp)
+        @Test func stoppingTheActiveNodesKeepalivedMovesTheAddressToTheStandby() async throws {
+            let lab = try await ScaleOutLab(.vrrp)
             defer { lab.stop() }
             let loop = try LabClientLoop(lab: lab, target: Self.target)
             try loop.waitForSuccesses(10)
@@ -62,11 +62,11 @@ extension ScaleOutLabTests {
         /// SIGTERM with drainGraceMs: /readyz turns 503 at once, keepalived gives the address up,
         /// and only then does n1 stop accepting; its open download keeps flowing (second chance
         /// hands n2's segments of it back to n1) until it is complete.
-        @Test func sigtermMovesTheAddressBeforeTheListenerClosesAndFinishesTheOpenDownload() throws {
+        @Test func sigtermMovesTheAddressBeforeTheListenerClosesAndFinishesTheOpenDownload() async throws {
             // keepalived needs two failed checks a second apart plus an advert (about 2-3 s on a
             // quiet machine, up to 7 s seen on a loaded one); the grace must outlast that.
             let grace = 10000
-            let lab = try ScaleOutLab(.vrrp, ["--second-chance", "--drain-grace-ms", "\(grace)"])
+            let lab = try await ScaleOutLab(.vrrp, ["--second-chance", "--drain-grace-ms", "\(grace)"])
             defer { lab.stop() }
             let loop = try LabClientLoop(lab: lab, target: Self.target)
             try loop.waitForSuccesses(10)
@@ -103,8 +103,8 @@ extension ScaleOutLabTests {
 
         /// Maintenance: `bascule ctl drain-node` on the active node moves the address away while
         /// the node keeps serving; `resume-node` brings it back (n1 has the higher priority).
-        @Test func drainNodeMovesTheAddressAwayAndResumeNodeBringsItBackWithNoFailedConnection() throws {
-            let lab = try ScaleOutLab(.vrrp, ["--second-chance"])
+        @Test func drainNodeMovesTheAddressAwayAndResumeNodeBringsItBackWithNoFailedConnection() async throws {
+            let lab = try await ScaleOutLab(.vrrp, ["--second-chance"])
             defer { lab.stop() }
             let loop = try LabClientLoop(lab: lab, target: Self.target)
             try loop.waitForSuccesses(10)

@@ -9,8 +9,8 @@ import Testing
 final class XDPForwardingTests {
     let lab: XDPLab
 
-    init() throws {
-        lab = try XDPLab(clients: 1000)
+    init() async throws {
+        lab = try await XDPLab(clients: 1000)
         do {
             try lab.startBascule(config: XDPLab.configuration())
         } catch {

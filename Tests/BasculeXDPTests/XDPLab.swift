@@ -51,8 +51,11 @@ final class XDPLab {
     private(set) var bascule: ManagedProcess?
     private let configPath: String
     private var stopped = false
+    /// Released by `stop()`: the next lab may start once this one's namespaces are gone.
+    private var turn: LabTurn?
 
-    init(clients: Int = 200) throws {
+    init(clients: Int = 200) async throws {
+        turn = try await LabTurn.take()
         prefix = "bx\(getpid() % 100_000)"
         clientCount = clients
         configPath = NSTemporaryDirectory() + "/\(prefix)-xdp-config.json"
@@ -82,6 +85,7 @@ final class XDPLab {
         for responder in responders.values { responder.terminate(grace: .seconds(2)) }
         _ = try? CommandRun.run("/bin/bash", [Self.labDirectory + "/topology.sh", "down", prefix], timeout: .seconds(30))
         unlink(configPath)
+        turn = nil
     }
 
     func namespace(_ role: String) -> String { "\(prefix)-\(role)" }

@@ -45,8 +45,11 @@ final class ScaleOutLab {
     let directory: String
     private let up: ManagedProcess
     private var stopped = false
+    /// Released by `stop()`: the next lab may start once this one's namespaces are gone.
+    private var turn: LabTurn?
 
-    init(_ mode: Mode, _ options: [String] = []) throws {
+    init(_ mode: Mode, _ options: [String] = []) async throws {
+        turn = try await LabTurn.take()
         self.mode = mode
         let binaries = (try TestBinaries.bascule() as NSString).deletingLastPathComponent
         up = try ManagedProcess(executable: "/bin/bash",
@@ -70,6 +73,7 @@ final class ScaleOutLab {
         stopped = true
         up.terminate(grace: .seconds(20))
         _ = try? CommandRun.run("/bin/bash", [Self.script, "down", "--id", id], timeout: .seconds(20))
+        turn = nil
     }
 
     /// `up`'s own output, for failure messages.
