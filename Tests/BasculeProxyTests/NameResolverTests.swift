@@ -258,7 +258,7 @@ private func run(_ loop: EventLoop, timeoutMs: UInt64 = 5000, until condition: (
         // A connection open on 192.0.2.1 keeps it draining instead of removed.
         let s = try #require(reload.registry.serviceIndex(named: "db"))
         let b = try #require(reload.registry.backendIndex(service: s, named: "db@192.0.2.1"))
-        reload.registry.services[s].counters[b].active.store(1, ordering: .relaxed)
+        reload.registry.services[s].counters[b].active.add(1, ordering: .relaxed)
         source.set("db.example", answer("192.0.2.2", ttl: 0))
         #expect(try run(loop) { pool(reload).contains("db@192.0.2.1 draining") })
         source.set("db.example", answer("192.0.2.1", "192.0.2.2", ttl: 0))
