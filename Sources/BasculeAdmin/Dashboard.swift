@@ -217,7 +217,13 @@ function downtimeCell(b) {
     duration(seconds) + (times ? " · " + times + "× down" : ""));
 }
 
-function backendRow(service, b, now, check) {
+// An XDP service's connections never pass through the proxy: its traffic is what the kernel
+// forwarded to each backend (client to backend only; replies go straight to the client).
+function backendTraffic(b, kernel) {
+  return kernel ? kernel.bytes : (b.bytesIn || 0) + (b.bytesOut || 0);
+}
+
+function backendRow(service, b, now, check, kernel) {
   const weightInput = el("input", { class: "weight", type: "number", min: "1", value: String(b.weight) });
   const name = el("td", {}, b.name);
   if (b.tier === 1) name.append(el("span", { class: "badge" }, "backup"));
@@ -231,8 +237,10 @@ function backendRow(service, b, now, check) {
     el("td", { class: "num" }, b.activeConnections),
     el("td", { class: "num" }, b.totalConnections),
     el("td", { class: "num" }, b.connectFailures),
-    el("td", { class: "num" }, el("div", {}, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
-      el("div", { class: "sub" }, rate(service.name + "\u0000" + b.name, (b.bytesIn || 0) + (b.bytesOut || 0), now))),
+    el("td", { class: "num" }, kernel
+        ? el("div", { class: "kernel" }, bytes(kernel.bytes) + " · " + kernel.packets + " packets")
+        : el("div", {}, bytes(b.bytesIn || 0) + " / " + bytes(b.bytesOut || 0)),
+      el("div", { class: "sub" }, rate(service.name + "\u0000" + b.name, backendTraffic(b, kernel), now))),
     el("td", { class: "num" }, b.effectiveWeight === b.weight ? b.weight : b.effectiveWeight + " / " + b.weight),
     checkCell(check),
     downtimeCell(b),
@@ -258,6 +266,8 @@ function render(status) {
   const active = document.activeElement;
   // Leave the table alone while someone is typing a weight into it.
   if (active && active.classList && active.classList.contains("weight")) return;
+  const kernel = (status.xdp && status.xdp.services) || {};
+  const kernelBackend = (service, b) => kernel[service.name] && (kernel[service.name].backends || {})[b.name];
   const checks = {};
   for (const c of status.healthChecks || []) checks[c.service + "\u0000" + c.backend] = c;
   const history = {};
@@ -274,18 +284,20 @@ function render(status) {
     el("h2", {}, service.name + " ",
       el("small", {}, service.listen + " · " + service.strategy + " · " + service.activeConnections + " active, " +
         service.totalConnections + " total" + (service.ready ? "" : " · NO ELIGIBLE BACKEND") +
-        (routes[service.name] ? " · TLS routes: " + routes[service.name].join(", ") : ""))),
+        (routes[service.name] ? " · TLS routes: " + routes[service.name].join(", ") : "") +
+        (kernel[service.name] ? " · XDP on " + status.xdp.interface + ": " + kernel[service.name].traffic.packets +
+          " packets, " + bytes(kernel[service.name].traffic.bytes) + " forwarded" : ""))),
     el("div", { class: "body" },
       el("div", { class: "tablewrap" }, el("table", {},
         el("thead", {}, el("tr", {}, ...["Backend", "Address", "State", "Active", "Total", "Failures",
           "In / out", "Weight", "Last check", "Downtime", "Last change", "Actions"].map(h => el("th", {}, h)))),
-        el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now, checks[service.name + "\u0000" + b.name]))))),
+        el("tbody", {}, ...service.backends.map(b => backendRow(service, b, now, checks[service.name + "\u0000" + b.name], kernelBackend(service, b)))))),
       el("aside", { class: "charts" },
         chartFigure("Connections", (history[service.name] || {}).connectionsPerSecond || [], "connections", interval),
         chartFigure("Throughput", (history[service.name] || {}).bytesPerSecond || [], "bytes", interval))))));
   previous = { at: now, bytes: {} };
   for (const service of services) for (const b of service.backends)
-    previous.bytes[service.name + "\u0000" + b.name] = (b.bytesIn || 0) + (b.bytesOut || 0);
+    previous.bytes[service.name + "\u0000" + b.name] = backendTraffic(b, kernelBackend(service, b));
   document.getElementById("meta").textContent = services.length + " service(s) · " +
     (status.ready ? "ready" : "NOT READY") +
     ((status.routes || []).length ? " · " + refusedByRouting + " refused by TLS routing" : "") +

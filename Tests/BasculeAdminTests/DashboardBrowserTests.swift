@@ -53,6 +53,12 @@ struct DashboardBrowserTests {
         let server = try RunningAdminServer(token: "s3cret", target: target, options: options) {
             $0.extraStatus = [(key: "healthChecks", value: {
                 .array([check("web-1", "ok", 1.5, "", 120, 0), check("web-3", "failed", 0, "HTTP 503 (expected 200)", 40, 3)])
+            }), (key: "xdp", value: {
+                // As XDPMetrics.status writes it: db runs in the kernel data plane.
+                let traffic: (Int, Int) -> JSONValue = { .object([("packets", .int($0)), ("bytes", .int($1))]) }
+                return .object([("interface", .string("xdp0")), ("mode", .string("native")),
+                                ("services", .object([("db", .object([("traffic", traffic(4321, 2_097_152)),
+                                                                      ("backends", .object([("db-1", traffic(4321, 2_097_152))]))]))]))])
             })]
         }
         defer { server.stop() }
@@ -85,6 +91,9 @@ struct DashboardBrowserTests {
         #expect(dom.output.contains("<span class=\"state down\">down</span>"))
         #expect(dom.output.contains("health check: connection refused"))
         #expect(dom.output.contains("NOT READY"))
+        // An XDP service: the kernel's forwarded packets and bytes, per service and per backend.
+        #expect(dom.output.contains("XDP on xdp0: 4321 packets, 2.0 MiB forwarded"))
+        #expect(dom.output.contains(#"<div class="kernel">2.0 MiB · 4321 packets</div>"#))
         #expect(dom.output.contains("<div class=\"verdict\">ok · 1.5 ms</div>"))
         #expect(dom.output.contains("<td class=\"check failed\"><div class=\"verdict\">failed: HTTP 503 (expected 200)</div>"))
         #expect(dom.output.contains("no check"), "backends without an active check say so")
