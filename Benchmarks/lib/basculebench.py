@@ -282,17 +282,22 @@ def http_get(port, path, timeout=5.0):
     return body
 
 
-def metrics(admin_port):
-    """The /metrics page as {sample name with labels: value}."""
+def parse_metrics(text, prefix=""):
+    """A /metrics page's samples as {sample name with labels: value}, those starting with `prefix`."""
     out = {}
-    for line in http_get(admin_port, "/metrics").decode(errors="replace").splitlines():
-        if line and not line.startswith("#"):
+    for line in text.splitlines():
+        if line and not line.startswith("#") and line.startswith(prefix):
             name, _, value = line.rpartition(" ")
             try:
                 out[name] = float(value)
             except ValueError:
                 pass
     return out
+
+
+def metrics(admin_port):
+    """The /metrics page as {sample name with labels: value}."""
+    return parse_metrics(http_get(admin_port, "/metrics").decode(errors="replace"))
 
 
 def metric_sum(samples, name):

@@ -37,7 +37,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from basculebench import HOST, CLK_TCK, Abort, Proc, free_port, http_get, write_json, wait_for  # noqa: E402
+from basculebench import HOST, CLK_TCK, Abort, Proc, free_port, http_get, parse_metrics, write_json, wait_for  # noqa: E402
 
 # Ports below the kernel's ephemeral range, so no outgoing connection (the checks' own
 # sockets) can sit on a port the fleet closes and opens again.
@@ -176,18 +176,6 @@ def timed_get(port, path, timeout=30.0):
     return time.monotonic() - t0, body
 
 
-def metric_samples(text, name):
-    out = {}
-    for line in text.splitlines():
-        if line.startswith(name):
-            key, _, value = line.rpartition(" ")
-            try:
-                out[key] = float(value)
-            except ValueError:
-                pass
-    return out
-
-
 class Poller(threading.Thread):
     """GETs `path` every `every` seconds and keeps each answer's latency (a failure counts
     as its timeout, so a starved endpoint shows)."""
@@ -293,10 +281,10 @@ def main():
                 text = http_get(admin, "/metrics", timeout=120).decode(errors="replace")
             except OSError:
                 return {}  # a starved admin endpoint: the figures below say n/a
-            samples = metric_samples(text, "bascule_table_publish")
+            samples = parse_metrics(text, "bascule_table_publish")
             samples["at"] = asked
-            samples["checks"] = sum(metric_samples(text, "bascule_health_checks_total").values())
-            changes = metric_samples(text, "bascule_backend_state_changes_total")
+            samples["checks"] = sum(parse_metrics(text, "bascule_health_checks_total").values())
+            changes = parse_metrics(text, "bascule_backend_state_changes_total")
             if changes:
                 samples["changes"] = sum(changes.values())
             return samples

@@ -27,10 +27,7 @@ final class XDPLab {
         guard access("/sys/fs/bpf", F_OK) == 0 || access("/proc/sys/net/core/bpf_jit_enable", F_OK) == 0 else {
             return "this kernel has no BPF"
         }
-        let probe = "bxprobe\(getpid())"
-        let made = try? CommandRun.run("/bin/sh", ["-c", "ip netns add \(probe) && ip netns del \(probe)"], timeout: .seconds(10))
-        guard made?.status == 0 else { return "cannot create a network namespace: \(made?.output ?? "ip failed to run")" }
-        return nil
+        return NamespaceProbe.unavailableReason(prefix: "bxprobe")
     }()
 
     /// For `.enabled(if:)`: says why when it is false, so a skipped lab is never silent.

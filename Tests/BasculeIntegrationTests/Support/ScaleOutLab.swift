@@ -27,10 +27,7 @@ final class ScaleOutLab {
         let tools = ["ip", "keepalived", "bird", "birdc", "nft", "curl", "python3", "envsubst"]
         let missing = tools.filter { CommandRun.which($0) == nil }
         guard missing.isEmpty else { return "missing \(missing.joined(separator: ", ")) (.ci/run installs them)" }
-        let probe = "bscprobe\(getpid())"
-        let made = try? CommandRun.run("/bin/sh", ["-c", "ip netns add \(probe) && ip netns del \(probe)"], timeout: .seconds(10))
-        guard made?.status == 0 else { return "cannot create a network namespace: \(made?.output ?? "ip failed to run")" }
-        return nil
+        return NamespaceProbe.unavailableReason(prefix: "bscprobe")
     }()
 
     /// For `.enabled(if:)`: says why when it is false, so a skipped lab is never silent.
