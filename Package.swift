@@ -79,7 +79,7 @@ let package = Package(
                 path: "Tests/BasculeTestSupport", swiftSettings: strict),
 
         .testTarget(name: "BasculePosixTests", dependencies: ["BasculePosix"], swiftSettings: strict),
-        .testTarget(name: "BasculeBalancingTests", dependencies: ["BasculeBalancing"], swiftSettings: strict),
+        .testTarget(name: "BasculeBalancingTests", dependencies: ["BasculeBalancing", "CActiveCounts"], swiftSettings: strict),
         .testTarget(name: "BasculeConfigTests", dependencies: ["BasculeConfig"], swiftSettings: strict),
         .testTarget(name: "BasculeEventLoopTests", dependencies: ["BasculeEventLoop", "CLinux", "BasculeTestSupport"], swiftSettings: strict),
         .testTarget(name: "BasculeProxyTests", dependencies: ["BasculeProxy", "BasculePosix"], swiftSettings: strict),

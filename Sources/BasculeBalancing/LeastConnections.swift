@@ -9,10 +9,12 @@ import CActiveCounts
 /// structure a worker could keep up to date without a lock; reading n counters is the price,
 /// and `power-of-two` is the O(1) choice for huge pools. The price is kept low by reading the
 /// counts where they lie, one contiguous `UInt32` array per service (`BackendEntry.slot`),
-/// 16 or 8 at a time (`bascule_least_loaded`, AVX-512 or AVX2 where the CPU has them): load is compared as
-/// active × (L / weight), L the weights' least common multiple, a 32-bit multiply and min per
-/// lane and no division. Only a retry, weights whose L passes 2³², or a key that could wrap
-/// 32 bits take the one-backend-at-a-time loop.
+/// 16 or 8 at a time (`bascule_least_loaded_pick`, AVX-512 or AVX2 where the CPU has them):
+/// load is compared as active × (L / weight), L the weights' least common multiple, a 32-bit
+/// multiply per lane and no division. The tie-break runs in the same C call, so a pick crosses
+/// into C once and retains nothing (a pick that returned to Swift for it cost 25 ns more at
+/// 300 backends with 6 tied). Only a retry, weights whose L passes
+/// 2³², or a key that could wrap 32 bits take the one-backend-at-a-time loop.
 public struct LeastConnections: BalancingStrategy {
     public static let name = "least-connections"
 
@@ -26,10 +28,12 @@ public struct LeastConnections: BalancingStrategy {
     /// Scratch for the positions tied at the lowest load in one scan, so the tie-break visits
     /// only them; sized once here, so a pick writes into it and never allocates.
     @usableFromInline var tied: [Int]
-    /// The vector scan's view of the count store (see `LeastLoadedSpan`); nil when the scan
-    /// cannot be used (scales past 32 bits, or slots too scattered to be worth scanning).
-    @usableFromInline let span: LeastLoadedSpan?
-    /// The scan's tied slot offsets.
+    /// Keeps the vector scan's view of the count store alive (see `LeastLoadedSpan`); nil when
+    /// the scan cannot be used (scales past 32 bits, or slots too scattered to be worth scanning).
+    let span: LeastLoadedSpan?
+    /// `span`'s C view, copied out so a pick reads it without retaining the span.
+    @usableFromInline let spanView: LeastLoadedSpan.View?
+    /// The scan's scratch: tied slot offsets, with the 16 slots of room its vector stores need.
     @usableFromInline var tiedSlots: [UInt32]
     /// The tie-break when every backend is tied (all idle, the common case with short
     /// connections): the precomputed smooth weighted round-robin cycle, O(1) where the O(n)
@@ -43,8 +47,9 @@ public struct LeastConnections: BalancingStrategy {
         current = [Int](repeating: 0, count: weights.count)
         tied = [Int](repeating: 0, count: weights.count)
         everyoneTied = WeightedRoundRobin(backends: backends, options: options)
-        span = LeastLoadedSpan(slots: backends.map(\.slot), scales: scales)
-        tiedSlots = [UInt32](repeating: 0, count: span?.count ?? 0)
+        span = LeastLoadedSpan(slots: backends.map(\.slot), scales: scales, weights: weights)
+        spanView = span.map { LeastLoadedSpan.View(pointer: UnsafePointer($0.view), start: $0.start) }
+        tiedSlots = [UInt32](repeating: 0, count: span.map { $0.count + 16 } ?? 0)
         reseed(options.seed)
     }
 
@@ -53,7 +58,11 @@ public struct LeastConnections: BalancingStrategy {
     public mutating func reseed(_ seed: UInt64) {
         guard !indices.isEmpty else { return }
         everyoneTied.reseed(seed)
+        // Fresh scratch too: a worker's copy would otherwise share the template's arrays and
+        // copy them on its first pick, on the hot path.
         current = [Int](repeating: 0, count: weights.count)
+        tied = [Int](repeating: 0, count: tied.count)
+        tiedSlots = [UInt32](repeating: 0, count: tiedSlots.count)
         let total = weights.reduce(0, +)
         for _ in 0..<Int(seed % UInt64(indices.count)) {
             _ = WeightedRoundRobin.smoothStep(&current, weights: weights, total: total)
@@ -65,29 +74,27 @@ public struct LeastConnections: BalancingStrategy {
     @inlinable
     public mutating func pick<Load: LoadSource>(_ context: PickContext, load: Load) -> Int? {
         if context.tried.isEmpty {
-            if let span, let chosen = scanPick(span, load: load) { return chosen }
+            if let spanView, let chosen = scanPick(spanView, load: load) { return chosen }
             return pick(load: load) { _ in false }
         }
         let tried = context.tried
         return pick(load: load) { tried.contains($0) }
     }
 
-    /// The vector scan; nil when its answer cannot be trusted (a key could have wrapped, or
-    /// the counts moved between its two passes), and the caller scans the slow way.
+    /// The vector scan and its tie-break; nil when its answer cannot be trusted (a key could
+    /// have wrapped), and the caller scans the slow way.
     @inlinable
-    mutating func scanPick<Load: LoadSource>(_ span: LeastLoadedSpan, load: Load) -> Int? {
-        var largestCount: UInt32 = 0
-        let ties = tiedSlots.withUnsafeMutableBufferPointer { tiedSlots in
-            load.withActiveCounts { counts in
-                bascule_least_loaded(counts + span.start, span.scales, span.holesIfAny, span.count,
-                                     tiedSlots.baseAddress!, &largestCount)
+    mutating func scanPick<Load: LoadSource>(_ view: LeastLoadedSpan.View, load: Load) -> Int? {
+        let position = current.withUnsafeMutableBufferPointer { current in
+            tiedSlots.withUnsafeMutableBufferPointer { ties in
+                load.withActiveCounts { counts in
+                    bascule_least_loaded_pick(counts + view.start, view.pointer, ties.baseAddress!, current.baseAddress!)
+                }
             }
         }
-        guard ties > 0, UInt64(largestCount) &* span.largestScale < UInt64(UInt32.max) else { return nil }
-        if ties == indices.count { return everyoneTied.pick(PickContext(), load: load) }
-        if ties == 1 { return indices[Int(span.positions[Int(tiedSlots[0])])] }
-        for t in 0..<ties { tied[t] = Int(span.positions[Int(tiedSlots[t])]) }
-        return indices[breakTie(ties)]
+        if position >= 0 { return indices[position] }
+        if position == Int(BASCULE_LEAST_LOADED_EVERYONE) { return everyoneTied.pick(PickContext(), load: load) }
+        return nil
     }
 
     @inlinable @inline(__always)
@@ -145,22 +152,29 @@ public struct LeastConnections: BalancingStrategy {
 }
 
 /// Least-connections' immutable view of the count store for its vector scan: slots
-/// `start ..< start + count`, a scale per slot and a hole mask (all ones) for the slots that
-/// are not the strategy's backends. Raw buffers in a class shared by every worker's copy, so a
-/// pick borrows them without retaining three arrays (that cost more than the scan at 30).
+/// `start ..< start + count`, a scale per slot, a hole mask (all ones) for the slots that are
+/// not the strategy's backends, and the weights for the tie-break. Raw buffers in a class
+/// shared by every worker's copy, so a pick borrows them without retaining arrays (that cost
+/// more than the scan at 30).
 public final class LeastLoadedSpan: @unchecked Sendable {
-    @usableFromInline let start: Int
-    @usableFromInline let count: Int
-    @usableFromInline let scales: UnsafeMutablePointer<UInt32>
-    @usableFromInline let holes: UnsafeMutablePointer<UInt32>
-    /// `holes`, or nil when the span has none (the scan then skips loading them).
-    @usableFromInline let holesIfAny: UnsafeMutablePointer<UInt32>?
-    /// Position among the strategy's backends of each slot (-1 for a hole).
-    @usableFromInline let positions: UnsafeMutablePointer<Int32>
-    @usableFromInline let largestScale: UInt64
+    /// What a pick reads: the C view and the first slot. Unchecked Sendable: it points into an
+    /// immutable span that the strategy holding this also keeps alive.
+    @usableFromInline
+    struct View: @unchecked Sendable {
+        @usableFromInline let pointer: UnsafePointer<bascule_least_loaded_span>
+        @usableFromInline let start: Int
+    }
+
+    let start: Int
+    let count: Int
+    let view: UnsafeMutablePointer<bascule_least_loaded_span>
+    private let scales: UnsafeMutablePointer<UInt32>
+    private let holes: UnsafeMutablePointer<UInt32>
+    private let positions: UnsafeMutablePointer<Int32>
+    private let weights: UnsafeMutablePointer<Int>
 
     /// nil when a scale does not fit 32 bits or the slots are spread too thin to scan.
-    init?(slots: [Int], scales: [Int]) {
+    init?(slots: [Int], scales: [Int], weights: [Int]) {
         guard let low = slots.min(), let high = slots.max(), scales.allSatisfy({ $0 <= Int(UInt32.max) }),
               high - low + 1 <= 4 * slots.count + 64 else { return nil }
         start = low
@@ -176,13 +190,20 @@ public final class LeastLoadedSpan: @unchecked Sendable {
             holes[slot - low] = 0
             positions[slot - low] = Int32(position)
         }
-        holesIfAny = count == slots.count ? nil : holes
-        largestScale = UInt64(scales.max() ?? 0)
+        self.weights = .allocate(capacity: weights.count)
+        self.weights.initialize(from: weights, count: weights.count)
+        view = .allocate(capacity: 1)
+        view.initialize(to: bascule_least_loaded_span(
+            scales: self.scales, holes: count == slots.count ? nil : UnsafePointer(holes),
+            positions: positions, weights: self.weights, count: count, backends: slots.count,
+            largest_scale: UInt64(scales.max() ?? 0)))
     }
 
     deinit {
+        view.deallocate()
         scales.deallocate()
         holes.deallocate()
         positions.deallocate()
+        weights.deallocate()
     }
 }

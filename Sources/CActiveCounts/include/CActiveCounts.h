@@ -19,14 +19,38 @@ static inline uint32_t bascule_count_load(const uint32_t *count) {
     return __atomic_load_n(count, __ATOMIC_RELAXED);
 }
 
-// least-connections' scan over `n` slots: key = counts[i] * scales[i] | holes[i] (holes[i] is
-// 0 for a backend the strategy may pick, all ones for a slot it may not; NULL when every slot
-// is one the strategy may pick). Writes the offsets
-// of every slot at the lowest key to `ties` (room for n; also its scratch) and returns how
-// many. Each count is read once: a count that moves meanwhile is seen before or after.
-// `*max_count` receives the largest count outside the holes: the caller trusts the result only
-// when max_count * (largest scale) fits in 32 bits, so no key wrapped.
-size_t bascule_least_loaded(const uint32_t *counts, const uint32_t *scales, const uint32_t *holes,
-                            size_t n, uint32_t *ties, uint32_t *max_count);
+// least-connections' view of `count` consecutive count slots, built once per table and shared
+// read-only by every worker. key = counts[i] * scales[i] | holes[i]: holes[i] is 0 for a slot
+// of one of the strategy's backends, all ones for a slot it may not pick (NULL when there is
+// no such slot); positions[i] is the backend's position among the strategy's `backends`, and
+// weights[p] the weight of the backend at position p.
+typedef struct {
+    const uint32_t *scales;
+    const uint32_t *holes;
+    const int32_t *positions;
+    const intptr_t *weights;
+    size_t count;
+    size_t backends;
+    uint64_t largest_scale;
+} bascule_least_loaded_span;
+
+// The scan could not be trusted (a key may have wrapped 32 bits): pick the slow way.
+#define BASCULE_LEAST_LOADED_UNTRUSTED (-1)
+// Every backend is at the lowest load: the caller's precomputed weighted cycle is O(1).
+#define BASCULE_LEAST_LOADED_EVERYONE (-2)
+
+// One least-connections pick, counts[0] being the span's first slot: the position of a
+// backend with the lowest key, equal keys shared by smooth weighted round-robin over the
+// span's weights and `current` (by position, the caller's own), or one of the codes above. `ties` is scratch with room for span->count + 16. Each count is read once,
+// with a plain load (an aligned 32-bit load is atomic here): a count that moves meanwhile is
+// seen before or after the move.
+intptr_t bascule_least_loaded_pick(const uint32_t *counts, const bascule_least_loaded_span *span,
+                                   uint32_t *ties, intptr_t *current);
+
+// The scan alone, for tests: the offsets of every slot at the lowest key in ascending order,
+// their number returned, and the largest count outside the holes in *max_count. `isa` 0 is
+// the portable loop, 1 AVX2, 2 AVX-512; SIZE_MAX when this CPU cannot run it.
+size_t bascule_least_loaded_scan(int isa, const uint32_t *counts, const uint32_t *scales, const uint32_t *holes,
+                                 size_t n, uint32_t *ties, uint32_t *max_count);
 
 #endif
