@@ -7,16 +7,18 @@ import Testing
 // break vector code: lengths around the 8- and 16-lane blocks, holes, few and many ties, a
 // lower key arriving late.
 
-/// Offsets at the lowest key (holes excluded), in order, and the largest count outside holes.
-private func expectedScan(counts: [UInt32], scales: [UInt32], holes: [UInt32]?) -> (ties: [UInt32], maxCount: UInt32) {
+/// Offsets at the lowest key (holes excluded), in order; the lowest key, the largest count
+/// outside holes and the tied slots' weights.
+private func expectedScan(counts: [UInt32], scales: [UInt32], holes: [UInt32]?, weights: [UInt32])
+    -> (ties: [UInt32], lowest: UInt32, maxCount: UInt32, tiedWeight: UInt64) {
     var lowest = UInt32.max
     var maxCount: UInt32 = 0
     for i in counts.indices where holes?[i] ?? 0 == 0 {
         lowest = min(lowest, counts[i] &* scales[i])
         maxCount = max(maxCount, counts[i])
     }
-    let ties = counts.indices.filter { holes?[$0] ?? 0 == 0 && counts[$0] &* scales[$0] == lowest }.map { UInt32($0) }
-    return (ties, maxCount)
+    let ties = counts.indices.filter { holes?[$0] ?? 0 == 0 && counts[$0] &* scales[$0] == lowest }
+    return (ties.map { UInt32($0) }, lowest, maxCount, ties.reduce(0) { $0 + UInt64(weights[$1]) })
 }
 
 private let instructionSets: [(Int32, String)] = [(0, "portable"), (1, "AVX2"), (2, "AVX-512")]
@@ -31,6 +33,7 @@ private let instructionSets: [(Int32, String)] = [(0, "portable"), (1, "AVX2"), 
             // and every eighth round descending, so the lowest keeps moving to later blocks.
             let range = [1, 2, 4, 50, 1000][round % 5]
             let scales = (0..<n).map { _ in UInt32(1 + random.next(below: 12)) }
+            let weights = (0..<n).map { _ in UInt32(1 + random.next(below: 1000)) }
             var counts = (0..<n).map { _ in UInt32(random.next(below: range)) }
             if round % 8 == 7 { counts = (0..<n).map { UInt32(n - $0) } }
             var holes: [UInt32]? = nil
@@ -39,19 +42,22 @@ private let instructionSets: [(Int32, String)] = [(0, "portable"), (1, "AVX2"), 
                 mask[random.next(below: n)] = 0
                 holes = mask
             }
-            let expected = expectedScan(counts: counts, scales: scales, holes: holes)
+            let expected = expectedScan(counts: counts, scales: scales, holes: holes, weights: weights)
             for (isa, name) in instructionSets {
                 var ties = [UInt32](repeating: .max, count: n + 16)
-                var maxCount: UInt32 = 0
-                let found = ties.withUnsafeMutableBufferPointer { ties in
+                var found = bascule_least_loaded_found()
+                let tied = ties.withUnsafeMutableBufferPointer { ties in
                     holes.withOptionalPointer { holes in
-                        bascule_least_loaded_scan(isa, counts, scales, holes, n, ties.baseAddress!, &maxCount)
+                        bascule_least_loaded_scan(isa, counts, scales, holes, weights, n, ties.baseAddress!, &found)
                     }
                 }
-                if found < 0 { continue }  // SIZE_MAX: this CPU cannot run it
+                if tied < 0 { continue }  // SIZE_MAX: this CPU cannot run it
                 ran.insert(name)
-                #expect(Array(ties.prefix(found)) == expected.ties, "\(name), n \(n), round \(round)")
-                #expect(maxCount == expected.maxCount, "\(name), n \(n), round \(round)")
+                let at = "\(name), n \(n), round \(round)"
+                #expect(Array(ties.prefix(tied)) == expected.ties, "\(at)")
+                #expect(found.lowest == expected.lowest, "\(at)")
+                #expect(found.max_count == expected.maxCount, "\(at)")
+                #expect(found.tied_weight == expected.tiedWeight, "\(at)")
             }
         }
     }
@@ -66,25 +72,40 @@ extension Optional where Wrapped == [UInt32] {
 }
 
 /// What least-connections must answer, written plainly: the least connections per unit of
-/// weight, compared exactly; equals shared by smooth weighted round-robin (first of the
-/// highest wins), over its own counters when every backend is tied and over another set when
-/// only some are.
+/// weight, compared exactly. Equals share by weight: when the walk's expected steps (total
+/// weight / tied weight) are no more than the tied, by walking the pool's smooth weighted
+/// round-robin cycle and skipping the others; otherwise by smooth weighted round-robin over
+/// them alone (first of the highest).
 private struct LeastConnectionsModel {
     let weights: [Int]
-    var everyone: [Int]
-    var some: [Int]
+    var cycle: [Int] = []
+    var cursor = 0
+    var current: [Int]
+    /// How many picks walked the cycle and how many broke a tie over the tied alone.
+    var walked = 0
+    var brokeTies = 0
 
     init(weights: [Int]) {
         self.weights = weights
-        everyone = [Int](repeating: 0, count: weights.count)
-        some = everyone
+        current = [Int](repeating: 0, count: weights.count)
+        var counters = current
+        for _ in 0..<weights.reduce(0, +) { cycle.append(Self.smooth(&counters, among: Array(weights.indices), weights: weights)) }
     }
 
     mutating func pick(active: [Int]) -> Int {
         let lowest = weights.indices.min { active[$0] * weights[$1] < active[$1] * weights[$0] }!
         let tied = weights.indices.filter { active[$0] * weights[lowest] == active[lowest] * weights[$0] }
-        if tied.count == weights.count { return Self.smooth(&everyone, among: tied, weights: weights) }
-        return Self.smooth(&some, among: tied, weights: weights)
+        if tied.count == 1 { return tied[0] }
+        if tied.reduce(0, { $0 + weights[$1] }) * tied.count >= weights.reduce(0, +) {
+            walked += 1
+            while true {
+                let position = cycle[cursor]
+                cursor = (cursor + 1) % cycle.count
+                if tied.contains(position) { return position }
+            }
+        }
+        brokeTies += 1
+        return Self.smooth(&current, among: tied, weights: weights)
     }
 
     static func smooth(_ current: inout [Int], among tied: [Int], weights: [Int]) -> Int {
@@ -102,8 +123,9 @@ private struct LeastConnectionsModel {
 
 @Test(arguments: [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 300])
 func leastConnectionsPicksWhatThePlainModelPicks(poolSize: Int) {
-    // Loads drawn from small ranges so most picks break a tie; every pick opens a connection
-    // and some close, as in service. Slots spaced by 1 (packed) and 2 (holes between them).
+    // Loads drawn from small ranges so most picks break a tie, among many backends and among
+    // few; every pick opens a connection and some close, as in service. Slots spaced by 1
+    // (packed) and 2 (holes between them).
     for spacing in [1, 2] {
         var random = TestRandom(state: UInt64(poolSize * 10 + spacing))
         let pool = (0..<poolSize).map {
@@ -116,8 +138,10 @@ func leastConnectionsPicksWhatThePlainModelPicks(poolSize: Int) {
         var active = [Int](repeating: 0, count: poolSize)
         for step in 0..<600 {
             if step % 100 == 0 {
-                // Reset to a fresh random spread, idle every other time.
-                for p in 0..<poolSize { active[p] = step % 200 == 0 ? 0 : random.next(below: 3) }
+                // A fresh spread every 100 picks: all idle, a third idle, or loaded with a few
+                // tied at the bottom.
+                let (base, range) = [(0, 1), (0, 3), (3, 10)][(step / 100) % 3]
+                for p in 0..<poolSize { active[p] = base + random.next(below: range) }
             }
             for p in 0..<poolSize { load.active[pool[p].slot] = UInt32(active[p]) }
             let chosen = strategy.pick(PickContext(), load: load)
@@ -128,6 +152,10 @@ func leastConnectionsPicksWhatThePlainModelPicks(poolSize: Int) {
             let busy = active.indices.filter { active[$0] > 0 }
             if random.next(below: 2) == 0, !busy.isEmpty { active[busy[random.next(below: busy.count)]] -= 1 }
         }
+        // Both tie-breaks must have run where both can: in small pools two tied backends
+        // already make the walk the cheaper.
+        if poolSize >= 2 { #expect(model.walked > 50) }
+        if poolSize >= 31 { #expect(model.brokeTies > 50) }
     }
 }
 

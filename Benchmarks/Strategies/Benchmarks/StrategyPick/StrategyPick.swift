@@ -24,11 +24,12 @@ func backends(_ count: Int) -> [BackendEntry] {
 
 /// Through `Strategy`, the closed enum a worker holds, built by the registry: what a worker's
 /// pick runs, specialised for the load source at this call site as the proxy's is.
-func registerPick(_ name: String, backends count: Int) {
-    Benchmark("\(name) pick, \(count) backends") { benchmark in
+/// `spread`: active counts are (i × 7919) mod spread, so 1 / spread of the backends tie at 0.
+func registerPick(_ name: String, backends count: Int, spread: Int = 50, label: String = "") {
+    Benchmark("\(name) pick, \(count) backends\(label)") { benchmark in
         let strategy = StrategyRegistry.make(named: name, backends: backends(count), options: StrategyOptions(seed: 1))!
         var random = UInt64(0x1234_5678)
-        let load = Counters(active: (0..<count).map { UInt32(($0 * 7919) % 50) })
+        let load = Counters(active: (0..<count).map { UInt32(($0 * 7919) % spread) })
         // Distinct clients, so the hashing strategies touch their whole table as in service.
         let clients: [UInt64] = (0..<4096).map { _ in
             random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -55,5 +56,11 @@ let benchmarks: @Sendable () -> Void = {
     )
     for count in [3, 30, 300] {
         for name in StrategyRegistry.names { registerPick(name, backends: count) }
+    }
+    // least-connections breaks ties two ways (a walk of the weighted cycle, or smooth WRR
+    // over the tied): every backend idle, a quarter idle, and a sixteenth idle (the walk's
+    // and the list's costs cross near there).
+    for (spread, label) in [(1, "all idle"), (4, "1 in 4 idle"), (16, "1 in 16 idle")] {
+        registerPick("least-connections", backends: 300, spread: spread, label: ", \(label)")
     }
 }
