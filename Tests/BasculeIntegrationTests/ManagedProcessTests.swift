@@ -1,4 +1,5 @@
 import BasculeTestSupport
+import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,28 @@ struct ManagedProcessTests {
         }
     }
 
-    /// The control for the test above: without the guard the same child outlives its parent,
+    /// A child that must clean up after itself (the scale-out lab's script, which made network
+    /// namespaces outside its process group) is sent SIGTERM instead, and its trap runs: under
+    /// SIGKILL no trap could, and the file would never be written.
+    @Test func aChildGivenSIGTERMAsItsDeathSignalCleansUpWhenItsParentIsKilled() throws {
+        let marker = NSTemporaryDirectory() + "bascule-death-signal-\(getpid()).txt"
+        let ready = marker + ".ready"
+        for path in [marker, ready] { unlink(path) }
+        defer { for path in [marker, ready] { unlink(path) } }
+        // The child's output goes nowhere: it says it has set its trap with a file.
+        let script = "trap 'echo cleaned > \(marker); exit 0' TERM; : > \(ready); while :; do sleep 0.05; done"
+        let started = try ParentDeathProbe.start(executable: "/bin/sh", arguments: ["-c", script], guarded: true,
+                                                 deathSignal: SIGTERM)
+        defer { kill(started.child, SIGKILL) }
+        try waitUntil("the child to set its trap", timeout: .seconds(5)) { access(ready, F_OK) == 0 }
+        killAndReap(started.intermediate)
+        try waitUntil("child \(started.child) to run its trap and exit", timeout: .seconds(5)) {
+            !ParentDeathProbe.isAlive(started.child)
+        }
+        #expect((try? String(contentsOfFile: marker, encoding: .utf8)) == "cleaned\n")
+    }
+
+    /// The control for the tests above: without the guard the same child outlives its parent,
     /// so the test above can fail.
     @Test func withoutTheGuardAChildOutlivesTheProcessThatStartedIt() throws {
         let started = try ParentDeathProbe.start(executable: "/bin/sleep", arguments: ["60"], guarded: false)

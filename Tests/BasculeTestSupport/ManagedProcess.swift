@@ -13,7 +13,8 @@ import Glibc
 /// The child runs in its own process group; the final SIGKILL goes to the whole group, so
 /// grandchildren (the backends `bascule demo` starts) go with it. It is also started with
 /// PR_SET_PDEATHSIG (see `bts_spawn_guarded`): if the test runner crashes or is SIGKILLed, so
-/// that no deinit runs, the kernel kills the child too. Foundation's Process cannot set that.
+/// that no deinit runs, the kernel kills the child too (or, with `deathSignal: SIGTERM`, asks it
+/// to clean up and go). Foundation's Process cannot set that.
 public final class ManagedProcess: Sendable {
     public enum Stream: Sendable { case stdout, stderr }
 
@@ -38,8 +39,11 @@ public final class ManagedProcess: Sendable {
 
     /// Starts `executable` (an absolute path) with `arguments`, inheriting the environment
     /// with `environment` entries added or replaced, in `directory` (default: the runner's).
+    /// `deathSignal` is what the kernel sends the child if the runner dies without releasing
+    /// it: SIGKILL, unless the child must run its own cleanup (SIGTERM for a script whose trap
+    /// tears down what it built outside its process group, such as network namespaces).
     public init(executable: String, arguments: [String], environment: [String: String] = [:],
-                directory: String? = nil) throws {
+                directory: String? = nil, deathSignal: Int32 = SIGKILL) throws {
         self.executable = executable
         self.arguments = arguments
 
@@ -64,7 +68,7 @@ public final class ManagedProcess: Sendable {
         let envp: [UnsafeMutablePointer<CChar>?] = ManagedProcess.environmentEntries(adding: environment).map { strdup($0) } + [nil]
         defer { envp.forEach { free($0) } }
         var child: pid_t = 0
-        let result = bts_spawn_guarded(executable, argv, envp, directory, outPipe[1], errPipe[1], &child)
+        let result = bts_spawn_guarded(executable, argv, envp, directory, outPipe[1], errPipe[1], deathSignal, &child)
         guard result == 0 else {
             [outPipe[0], errPipe[0]].forEach { close($0) }
             throw Failure(description: "starting \(executable) failed: \(SystemError(errno: result, call: "fork/execve"))")

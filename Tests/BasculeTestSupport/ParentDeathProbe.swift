@@ -15,9 +15,10 @@ public enum ParentDeathProbe {
     }
 
     /// Forks an intermediate process that starts `executable` with the same guard ManagedProcess
-    /// uses (or, with `guarded: false`, without it, to show what the guard prevents).
-    /// The caller must SIGKILL and reap `intermediate`, and make sure `child` is gone.
-    public static func start(executable: String, arguments: [String], guarded: Bool) throws -> Started {
+    /// uses, sending `deathSignal` (or, with `guarded: false`, without it, to show what the guard
+    /// prevents). The caller must SIGKILL and reap `intermediate`, and make sure `child` is gone.
+    public static func start(executable: String, arguments: [String], guarded: Bool,
+                             deathSignal: Int32 = SIGKILL) throws -> Started {
         var report: [Int32] = [-1, -1]
         guard cl_pipe2_nonblock(&report) == 0 else { throw ManagedProcess.Failure(description: "pipe2 failed: errno \(errno)") }
         for fd in report { _ = fcntl(fd, F_SETFL, 0) }
@@ -26,7 +27,7 @@ public enum ParentDeathProbe {
         defer { argv.forEach { free($0) } }
         let envp: [UnsafeMutablePointer<CChar>?] = [nil]
         var intermediate: pid_t = 0
-        let result = bts_spawn_through_intermediate(executable, argv, envp, guarded ? 1 : 0, report[1], &intermediate)
+        let result = bts_spawn_through_intermediate(executable, argv, envp, guarded ? deathSignal : 0, report[1], &intermediate)
         close(report[1])
         guard result == 0 else { throw ManagedProcess.Failure(description: "fork failed: errno \(result)") }
         // Our write end is closed: the read ends with the pid, or with EOF if the intermediate died.

@@ -57,6 +57,7 @@ final class XDPLab {
         clientCount = clients
         configPath = NSTemporaryDirectory() + "/\(prefix)-xdp-config.json"
         let binary = try TestBinaries.bascule()
+        Self.removeStaleLabs()
         _ = try? CommandRun.run("/bin/bash", [Self.labDirectory + "/topology.sh", "down", prefix], timeout: .seconds(30))
         let up = try CommandRun.run("/usr/bin/env", ["BASCULE=\(binary)", "/bin/bash", Self.labDirectory + "/topology.sh",
                                                      "up", prefix, "\(clients)"], timeout: .seconds(90))
@@ -74,6 +75,25 @@ final class XDPLab {
     }
 
     deinit { stop() }
+
+    /// Labs left by a test runner that was killed outright: its processes died with it (their
+    /// death signal), but namespaces are not processes, and a new run's prefix (its pid) never
+    /// matches the old one. Holding the lab turn, no other lab of this kind is running, so every
+    /// `bx<digits>-` namespace is a leftover.
+    private static func removeStaleLabs() {
+        guard let list = try? CommandRun.run("/usr/sbin/ip", ["netns", "list"], timeout: .seconds(10)) else { return }
+        let prefixes = Set(list.output.split(separator: "\n").compactMap { line -> String? in
+            let name = line.split(separator: " ").first.map(String.init) ?? ""
+            guard let dash = name.firstIndex(of: "-"), name.hasPrefix("bx"),
+                  name[name.index(name.startIndex, offsetBy: 2)..<dash].allSatisfy(\.isNumber),
+                  dash > name.index(name.startIndex, offsetBy: 2) else { return nil }
+            return String(name[..<dash])
+        })
+        for stale in prefixes.sorted() {
+            print("xdp: removing namespaces left by an earlier run (\(stale)-*)")
+            _ = try? CommandRun.run("/bin/bash", [labDirectory + "/topology.sh", "down", stale], timeout: .seconds(30))
+        }
+    }
 
     func stop() {
         guard !stopped else { return }

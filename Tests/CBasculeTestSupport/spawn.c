@@ -15,7 +15,7 @@ struct spawn_request {
     char *const *argv;
     char *const *envp;
     const char *directory;
-    int stdout_fd, stderr_fd, guarded;
+    int stdout_fd, stderr_fd, death_signal;
     pid_t pid;
     int error;
     int done;
@@ -31,8 +31,8 @@ static void become_child(const struct spawn_request *request, pid_t parent, int 
         if (signo != SIGKILL && signo != SIGSTOP) sigaction(signo, &defaults, NULL);
     }
     setpgid(0, 0);
-    if (request->guarded) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (request->death_signal != 0) {
+        prctl(PR_SET_PDEATHSIG, request->death_signal);
         // The parent may have died before prctl took effect: then nothing would ever signal us.
         if (getppid() != parent) _exit(127);
     }
@@ -120,12 +120,12 @@ static void start_spawner(void) {
 }
 
 int bts_spawn_guarded(const char *path, char *const argv[], char *const envp[], const char *directory,
-                      int stdout_fd, int stderr_fd, pid_t *pid) {
+                      int stdout_fd, int stderr_fd, int death_signal, pid_t *pid) {
     pthread_once(&started, start_spawner);
     if (start_error != 0) return start_error;
     struct spawn_request request = {
         .path = path, .argv = argv, .envp = envp, .directory = directory,
-        .stdout_fd = stdout_fd, .stderr_fd = stderr_fd, .guarded = 1,
+        .stdout_fd = stdout_fd, .stderr_fd = stderr_fd, .death_signal = death_signal,
     };
     pthread_mutex_lock(&callers);
     pthread_mutex_lock(&lock);
@@ -140,7 +140,7 @@ int bts_spawn_guarded(const char *path, char *const argv[], char *const envp[], 
 }
 
 int bts_spawn_through_intermediate(const char *path, char *const argv[], char *const envp[],
-                                   int guarded, int report_fd, pid_t *intermediate) {
+                                   int death_signal, int report_fd, pid_t *intermediate) {
     pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) return errno;
@@ -157,7 +157,7 @@ int bts_spawn_through_intermediate(const char *path, char *const argv[], char *c
     if (devnull != 4) { dup2(devnull, 4); }
     close_range(5, ~0U, 0);
     struct spawn_request request = {
-        .path = path, .argv = argv, .envp = envp, .stdout_fd = 4, .stderr_fd = 4, .guarded = guarded,
+        .path = path, .argv = argv, .envp = envp, .stdout_fd = 4, .stderr_fd = 4, .death_signal = death_signal,
     };
     pid_t reported = spawn_now(&request) == 0 ? request.pid : -1;
     (void)!write(3, &reported, sizeof reported);

@@ -196,10 +196,15 @@ up() {
   mkdir -p "$dir"/{pids,logs,cmds,conf}
   echo $$ > "$dir/owner"
   echo "$bin" > "$dir/bin"
-  trap 'remove_lab "$id"' EXIT
+  # The teardown ignores further signals: a test runner killed outright sends its death signal
+  # once per thread that exits, and a second SIGTERM arriving in the middle of remove_lab ran
+  # `exit` again and left the namespaces behind. A write to a reader that is gone (the runner)
+  # ends `up` through the same teardown instead of killing it where it stands.
+  trap 'trap "" TERM INT HUP PIPE; remove_lab "$id"' EXIT
   trap 'exit 143' TERM
   trap 'exit 130' INT
   trap 'exit 129' HUP
+  trap 'exit 141' PIPE
 
   log "id $id, $mode, $nodes nodes, $backends backends, state in $dir"
   for ns in cl rt be $(seq -f 'n%g' 1 "$nodes"); do add_namespace "$ns"; done

@@ -7,8 +7,10 @@ import Glibc
 /// One run of deploy/lab/lab.sh `up`: a client, a router, Bascule nodes and backends in network
 /// namespaces of their own (documentation-range addresses only). `stop()` (also run when
 /// released) tears it down: SIGTERM to `up`, whose trap kills every lab process and deletes the
-/// namespaces, then `lab.sh down --id` in case `up` could not. `up` also watches this process
-/// (`--parent`), so even a test runner killed outright leaves nothing behind for long.
+/// namespaces, then `lab.sh down --id` in case `up` could not. If the test runner is killed
+/// outright, the kernel sends `up` SIGTERM (its death signal), and the same trap tears the lab
+/// down at once; SIGKILL, the default for test children, left the namespaces and their daemons
+/// running with nobody to remove them. `up` also watches this process (`--parent`).
 final class ScaleOutLab {
     enum Mode: String { case vrrp, ecmp }
 
@@ -51,7 +53,8 @@ final class ScaleOutLab {
         let binaries = (try TestBinaries.bascule() as NSString).deletingLastPathComponent
         up = try ManagedProcess(executable: "/bin/bash",
                                 arguments: [Self.script, "up", mode.rawValue, "--bin", binaries,
-                                            "--parent", "\(getpid())", "--ttl", "300"] + options)
+                                            "--parent", "\(getpid())", "--ttl", "300"] + options,
+                                deathSignal: SIGTERM)
         let line = try up.waitForLine(containing: "lab ready", timeout: .seconds(90))
         func field(_ name: String) -> String? {
             line.split(separator: " ").first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
